@@ -1,0 +1,2 @@
+"""airflow-provider-llm-release."""
+__version__ = "0.1.0"

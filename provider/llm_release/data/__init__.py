@@ -1,0 +1,1 @@
+"""Shipped data: knowledge base, evaluation set, adversarial probes, replay traffic."""

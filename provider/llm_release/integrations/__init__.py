@@ -1,0 +1,1 @@
+"""Outside world behind small protocols: model endpoint, router, metrics, registry, audit, tickets."""

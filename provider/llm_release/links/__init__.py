@@ -1,0 +1,1 @@
+"""Airflow links of the LLM release provider."""

@@ -1,0 +1,22 @@
+"""Extra link from release tasks to the release's MLflow run (metrics, evidence, failure report)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperatorLink
+
+
+class MlflowReleaseRunLink(BaseOperatorLink):
+    """Opens the MLflow run holding this release's metrics and evidence (set by task ``prepare``)."""
+
+    name = "MLflow release run"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        prepare_key = ti_key._replace(task_id="prepare", map_index=-1)
+        release = XCom.get_value(ti_key=prepare_key, key="return_value")
+        if not isinstance(release, dict):
+            return ""
+        return str(release.get("mlflow_ui_url") or "")

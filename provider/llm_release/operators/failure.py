@@ -1,0 +1,197 @@
+"""The two failure paths and the release's closing record.
+
+* ``reject``: something failed before any live traffic (a gate, a suite, an approval). The candidate
+  is tagged ``REJECTED-<date>-<version>`` in the registry (and kept), a failure report is written,
+  people are notified and a remediation ticket is opened (spec section 4, rejection workflow).
+* ``rollback``: something failed during the progressive rollout. Traffic returns to n-1, the
+  registry alias stays on n-1, an incident and a post-incident review are opened; the next release
+  of this model is refused until that review is closed (spec section 7).
+
+Both use the trigger rule ``one_failed``, which also fires on ``upstream_failed``; they ask Airflow
+which watched tasks really *failed* and skip themselves when none did.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowSkipException
+
+from llm_release.hooks.traffic_router import TrafficRouterHook
+from llm_release.notifications.release import notify_release_event
+from llm_release.operators.base import PREPARE_TASK_ID, ReleaseOperatorBase, jsonable
+
+
+def task_states(
+    context: Any, *, task_ids: list[str] | None = None, group_id: str | None = None
+) -> dict[str, str]:
+    """States of this run's tasks among ``task_ids`` or in the task group ``group_id``, by task id."""
+    ti = context["ti"]
+    states = ti.get_task_states(
+        dag_id=ti.dag_id, task_ids=task_ids, task_group_id=group_id, run_ids=[ti.run_id]
+    )
+    flat: dict[str, str] = {}
+    for key, value in states.items():  # keyed by run id, then task id
+        if isinstance(value, dict):
+            flat.update({k: _state_name(v) for k, v in value.items()})
+        else:
+            flat[key] = _state_name(value)
+    return flat
+
+
+def _state_name(state: Any) -> str:
+    return str(getattr(state, "value", state))
+
+
+def failed_task_ids(
+    context: Any, *, task_ids: list[str] | None = None, group_id: str | None = None
+) -> list[str]:
+    """Task ids in state ``failed`` (not ``upstream_failed``) among ``task_ids`` or in ``group_id``."""
+    return sorted(
+        t
+        for t, state in task_states(context, task_ids=task_ids, group_id=group_id).items()
+        if state == "failed"
+    )
+
+
+class RejectReleaseOperator(ReleaseOperatorBase):
+    """Rejection workflow for a candidate that failed before live exposure."""
+
+    ui_color = "#f4cccc"
+
+    def __init__(self, *, watched_task_ids: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.watched_task_ids = watched_task_ids
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        failed = failed_task_ids(context, task_ids=self.watched_task_ids)
+        if not failed:
+            raise AirflowSkipException("no pre-production task failed; nothing to reject")
+        rel = self.release(context)
+        cfg = self.config
+        ti = context["ti"]
+        verdicts = {t: ti.xcom_pull(task_ids=t, key="verdict") for t in failed}
+        router = TrafficRouterHook(cfg.connections.router_conn_id).get_conn()
+        router.set_shadow(None)
+        cand, prod = rel["candidate"]["backend"], rel["production"]["backend"]
+        if router.get_weights().get(cand, 0) != 0:
+            router.set_weights({prod: 100, cand: 0})
+        today = datetime.now(UTC).date()
+        version_name = f"{rel['release_id']}-rejected"
+        self.registry.mark_rejected(cfg.model_name, rel["candidate"]["version"], version_name, today)
+        report = {
+            "release_id": rel["release_id"],
+            "candidate_version": rel["candidate"]["version"],
+            "failed_tasks": failed,
+            "verdicts": verdicts,
+            "risk": rel["risk"],
+            "registry_tag": f"REJECTED-{today.isoformat()}-{version_name}",
+        }
+        self.registry.log_dict(rel["mlflow_run_id"], jsonable(report), "failure_report.json")
+        ticket = self.tickets.open_ticket(
+            kind="remediation",
+            release_id=rel["release_id"],
+            title=f"Remediate rejected release {rel['release_id']} ({', '.join(failed)})",
+            body=jsonable({**report, "model_name": cfg.model_name}),
+            dedupe_key=f"reject/{rel['release_id']}",
+        )
+        report["ticket"] = ticket.ticket_id
+        notify_release_event(cfg, "rejection", rel, report, self.log)
+        self.record(context, "rejection", report, stage="rejection")
+        self.log_json("Release rejected", report)
+        return jsonable(report)
+
+
+class RollbackOperator(ReleaseOperatorBase):
+    """Automatic rollback when a rollout task failed: n-1 takes all traffic again."""
+
+    ui_color = "#ea9999"
+
+    def __init__(self, *, watched_group_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.watched_group_id = watched_group_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        failed = failed_task_ids(context, group_id=self.watched_group_id)
+        if not failed:
+            raise AirflowSkipException("no rollout task failed (the rollout never started or succeeded)")
+        started = time.monotonic()
+        rel = self.release(context)
+        cfg = self.config
+        ti = context["ti"]
+        breaches = [b for b in (ti.xcom_pull(task_ids=t, key="breach") for t in failed) if b]
+        trigger = breaches[0]["trigger"] if breaches else f"task failure: {', '.join(failed)}"
+        cand, prod = rel["candidate"]["backend"], rel["production"]["backend"]
+        router = TrafficRouterHook(cfg.connections.router_conn_id).get_conn()
+        router.set_weights({prod: 100, cand: 0})
+        router.set_shadow(None)
+        weights = router.get_weights()
+        seconds_to_revert = time.monotonic() - started
+        alias = self.registry.get_alias(cfg.model_name, "production")
+        if alias is None or alias.version != rel["production"]["version"]:
+            self.registry.revert_production(cfg.model_name, rel["production"]["version"])
+        self.registry.set_version_tags(
+            cfg.model_name,
+            rel["candidate"]["version"],
+            {
+                "llm_release.status": "rolled_back",
+                "llm_release.version_name": f"{rel['release_id']}-rolledback",
+            },
+        )
+        result = {
+            "trigger": trigger,
+            "breaches": breaches,
+            "failed_tasks": failed,
+            "weights_after": weights,
+            "seconds_to_revert": round(seconds_to_revert, 3),
+            "rolled_back_at": datetime.now(UTC).isoformat(),
+        }
+        body = jsonable({**result, "model_name": cfg.model_name, "release_id": rel["release_id"]})
+        incident = self.tickets.open_ticket(
+            kind="incident",
+            release_id=rel["release_id"],
+            title=f"Rollback of {rel['release_id']}: {trigger}",
+            body=body,
+            dedupe_key=f"incident/{rel['release_id']}",
+        )
+        review = self.tickets.open_ticket(
+            kind="post_incident_review",
+            release_id=rel["release_id"],
+            title=f"Post-incident review for {rel['release_id']}",
+            body=body,
+            dedupe_key=f"pir/{rel['release_id']}",
+        )
+        result["tickets"] = [incident.ticket_id, review.ticket_id]
+        notify_release_event(cfg, "rollback", rel, result, self.log)
+        self.record(context, "rollback", result, stage="production")
+        self.log_json("Rolled back", result)
+        return jsonable(result)
+
+
+class CloseReleaseOperator(ReleaseOperatorBase):
+    """Write the release's outcome; the clean-release streak (acceleration) is counted from these."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        ti = context["ti"]
+        if not ti.xcom_pull(task_ids=PREPARE_TASK_ID):
+            raise AirflowSkipException("the release was never opened")
+        rel = self.release(context)
+        states = task_states(context, task_ids=["rollback", "reject", "stage_5_production.promote"])
+        if states.get("rollback") == "success":
+            outcome = "rolled_back"
+        elif states.get("reject") == "success":
+            outcome = "rejected"
+        elif states.get("stage_5_production.promote") == "success":
+            outcome = "promoted"
+        else:
+            outcome = "failed"
+        payload = {
+            "model_name": self.config.model_name,
+            "outcome": outcome,
+            "closed_at": datetime.now(UTC).isoformat(),
+        }
+        self.record(context, "release_closed", payload, stage="close")
+        self.log.info("Release %s closed: %s", rel["release_id"], outcome)
+        return payload

@@ -1,0 +1,108 @@
+"""Stage 5: set traffic per phase (with acceleration) and promote at the end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm_release.hooks.traffic_router import TrafficRouterHook
+from llm_release.operators.base import ReleaseOperatorBase, jsonable
+
+GROUP = "stage_5_production"
+
+
+def phase_plan(release: dict[str, Any], phase: str) -> dict[str, Any]:
+    for planned in release["plan"]["phases"]:
+        if planned["name"] == phase:
+            return planned
+    raise KeyError(f"phase {phase!r} not in the release's rollout plan")
+
+
+class SetTrafficOperator(ReleaseOperatorBase):
+    """Route ``traffic_percent`` of live traffic to the candidate for this phase.
+
+    Decides the phase's effective dwell: the planned dwell, shortened by the spec's acceleration rule
+    when the 10 % canary met it (SCS >= 0.88, p99 <= 2800 ms, error rate < 0.5 %). Idempotent: setting
+    the same weights twice is a no-op.
+    """
+
+    ui_color = "#d9ead3"
+
+    def __init__(self, *, phase: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.phase = phase
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.decisions.rollout import RolloutPlan, accelerate
+
+        rel = self.release(context)
+        planned = phase_plan(rel, self.phase)
+        plan = RolloutPlan.model_validate(rel["plan"])
+        acceleration: dict[str, Any] = {"applied": False, "reason": "no canary measurement yet"}
+        canary = self._canary_summary(context, rel)
+        if canary is not None:
+            plan, applied, reason = accelerate(
+                plan,
+                canary.get("scs"),
+                canary.get("p99_ms"),
+                canary.get("error_rate"),
+                self.config.release_policy,
+                baseline_scs=canary.get("baseline_scs"),
+            )
+            acceleration = {"applied": applied, "reason": reason, "canary": canary}
+            planned = next(p for p in jsonable(plan)["phases"] if p["name"] == self.phase)
+        cand, prod = rel["candidate"]["backend"], rel["production"]["backend"]
+        pct = int(planned["traffic_percent"])
+        router = TrafficRouterHook(self.config.connections.router_conn_id).get_conn()
+        router.set_weights({prod: 100 - pct, cand: pct})
+        dwell_s = self.seconds(planned["dwell_hours"])
+        result = {
+            "phase": self.phase,
+            "traffic_percent": pct,
+            "dwell_hours": planned["dwell_hours"],
+            "dwell_seconds": dwell_s,
+            "weights": router.get_weights(),
+            "acceleration": acceleration,
+        }
+        self.record(context, "traffic_change", result, stage="production")
+        self.log_json(f"Traffic set for {self.phase}", result)
+        return jsonable(result)
+
+    def _canary_summary(self, context: Any, rel: dict[str, Any]) -> dict[str, Any] | None:
+        """The last completed canary dwell's measurements, if this phase comes after the 10 % canary."""
+        phases = [p["name"] for p in rel["plan"]["phases"] if p["traffic_percent"] > 0]
+        canary = self.config.release_policy.rollout.canary_acceleration.measured_at_phase
+        if canary not in phases or phases.index(self.phase) <= phases.index(canary):
+            return None
+        pushed = context["ti"].xcom_pull(task_ids=f"{GROUP}.dwell_{canary}")
+        return (pushed or {}).get("phase_metrics")
+
+
+class PromoteOperator(ReleaseOperatorBase):
+    """Make the candidate the production version; keep the previous one as the warm rollback target."""
+
+    ui_color = "#b6d7a8"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        rel = self.release(context)
+        cfg = self.config
+        router = TrafficRouterHook(cfg.connections.router_conn_id).get_conn()
+        weights = router.get_weights()
+        cand = rel["candidate"]["backend"]
+        if weights.get(cand) != 100:
+            raise RuntimeError(
+                f"refusing to promote: candidate {cand!r} serves {weights.get(cand)}% not 100%"
+            )
+        self.registry.promote(cfg.model_name, rel["candidate"]["version"], rel["production"]["version"])
+        self.registry.set_version_tags(
+            cfg.model_name,
+            rel["candidate"]["version"],
+            {"llm_release.version_name": f"{rel['release_id']}-prod"},
+        )
+        result = {
+            "promoted_version": rel["candidate"]["version"],
+            "previous_version": rel["production"]["version"],
+            "previous_kept_warm_hours": cfg.release_policy.retention.previous_version_warm_hours,
+            "weights": weights,
+        }
+        self.record(context, "promotion", result, stage="production")
+        return result

@@ -1,0 +1,65 @@
+"""Stage 3 shadow: mirror live traffic to the candidate, then judge what it answered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm_release.hooks.metrics_source import MetricsSourceHook
+from llm_release.hooks.traffic_router import TrafficRouterHook
+from llm_release.operators.base import ReleaseOperatorBase
+from llm_release.operators.suites import SuiteOperatorBase, _records
+from llm_release.triggers.rollout import NOW_CURSOR
+
+START_SHADOW = "stage_3_staging.start_shadow"
+
+
+class StartShadowOperator(ReleaseOperatorBase):
+    """Turn on mirroring to the candidate; remember where its shadow samples start."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        rel = self.release(context)
+        router = TrafficRouterHook(self.config.connections.router_conn_id).get_conn()
+        _, samples = MetricsSourceHook(self.config.connections.metrics_conn_id).get_conn()
+        _, cursor = samples.fetch(rel["candidate"]["backend"], "shadow", since=NOW_CURSOR, limit=1)
+        backend = rel["candidate"]["backend"]
+        router.set_shadow(backend)
+        weights = router.get_weights()
+        if weights.get(backend, 0) != 0:
+            router.set_weights({rel["production"]["backend"]: 100, backend: 0})
+        self.record(
+            context,
+            "traffic_change",
+            {"shadow_target": backend, "weights": router.get_weights()},
+            stage="staging",
+        )
+        return {"since": cursor, "backend": backend}
+
+
+class EvaluateShadowOperator(SuiteOperatorBase):
+    """Stop mirroring and evaluate the mirrored sample: SCS, hallucination, policy, latency."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.suites.judge import ReferenceJudge
+        from llm_release.suites.knowledge_base import KnowledgeBase
+        from llm_release.suites.shadow import evaluate_shadow_samples
+
+        rel = self.release(context)
+        start = context["ti"].xcom_pull(task_ids=START_SHADOW)
+        router = TrafficRouterHook(self.config.connections.router_conn_id).get_conn()
+        _, source = MetricsSourceHook(self.config.connections.metrics_conn_id).get_conn()
+        router.set_shadow(None)
+        self.record(context, "traffic_change", {"shadow_target": None}, stage="staging")
+        samples, _ = source.fetch(rel["candidate"]["backend"], "shadow", since=int(start["since"]))
+        result = evaluate_shadow_samples(samples, ReferenceJudge(KnowledgeBase.load()))
+        return self.publish(
+            context,
+            result.metrics,
+            {"samples": samples, "flagged": result.flagged},
+            {"flagged_for_quality_lead": _records_or_list(result.flagged, 10)},
+        )
+
+
+def _records_or_list(value: Any, limit: int) -> list[Any]:
+    if hasattr(value, "to_dict"):
+        return _records(value, limit)
+    return list(value)[:limit]

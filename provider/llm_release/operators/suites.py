@@ -1,0 +1,128 @@
+"""Operators that measure the candidate: evaluation, adversarial, bias and load suites.
+
+Each pushes ``{"metrics": {...flat floats...}, "evidence": {...small...}}``; the full per-item
+evidence goes to the release's MLflow run as an artifact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm_release.hooks.model_endpoint import ModelEndpointHook
+from llm_release.operators.base import ReleaseOperatorBase, jsonable
+
+
+class SuiteOperatorBase(ReleaseOperatorBase):
+    """Common steps: build the model client(s), run, log metrics + evidence to MLflow, push a summary."""
+
+    ui_color = "#e2f0d9"
+
+    def client_for(self, release: dict[str, Any], which: str = "candidate") -> Any:
+        return ModelEndpointHook(release[which]["endpoint_conn_id"]).get_conn()
+
+    def publish(self, context: Any, metrics: dict[str, Any], evidence: Any, summary: dict[str, Any]) -> dict:
+        rel = self.release(context)
+        task_id = context["ti"].task_id
+        clean = jsonable(metrics)
+        skipped = self.registry.log_metrics(rel["mlflow_run_id"], clean, prefix=f"{task_id}.")
+        self.registry.log_dict(rel["mlflow_run_id"], jsonable(evidence), f"evidence/{task_id}.json")
+        if skipped:
+            self.log.warning("metrics not logged to MLflow (missing or NaN): %s", skipped)
+        self.log_json(f"{task_id} metrics", clean)
+        return {"metrics": clean, "summary": jsonable(summary)}
+
+
+def load_dataset(name: str, overrides: dict[str, str]) -> Any:
+    """A shipped (or overridden, by ``datasets.<name>`` in the config) data set, validated on load."""
+    from llm_release.suites import datasets
+
+    loader = getattr(datasets, f"load_{name}", None)
+    if loader is None:
+        raise ValueError(f"unknown data set {name!r}: no suites.datasets.load_{name}")
+    return loader(overrides.get(name))
+
+
+def _records(frame: Any, limit: int | None = None) -> list[dict[str, Any]]:
+    """DataFrame rows as JSON records (the evidence artifact), optionally only the first ``limit``."""
+    rows = frame.head(limit) if limit is not None else frame
+    return jsonable(rows.to_dict(orient="records"))
+
+
+class EvaluationSuiteOperator(SuiteOperatorBase):
+    """Run a labelled eval set through the candidate (and the production baseline for BLEU/ROUGE delta)."""
+
+    def __init__(self, *, dataset: str, with_baseline: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dataset = dataset
+        self.with_baseline = with_baseline
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.suites.evaluation import run_eval_suite
+        from llm_release.suites.judge import ReferenceJudge
+        from llm_release.suites.knowledge_base import KnowledgeBase
+
+        rel = self.release(context)
+        items = load_dataset(self.dataset, self.config.datasets)
+        baseline = self.client_for(rel, "production") if self.with_baseline else None
+        result = run_eval_suite(
+            self.client_for(rel), items, ReferenceJudge(KnowledgeBase.load()), baseline_client=baseline
+        )
+        failures = result.items[~result.items["correct"]]
+        return self.publish(
+            context,
+            result.metrics,
+            _records(result.items),
+            {"dataset": self.dataset, "failed_items": _records(failures, 10)},
+        )
+
+
+class AdversarialSuiteOperator(SuiteOperatorBase):
+    """Prompt-injection, policy-boundary and persona probes (spec section 3, adversarial testing)."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.suites.adversarial import run_injection_suite, run_persona_suite, run_policy_probes
+
+        rel = self.release(context)
+        client = self.client_for(rel)
+        ds = self.config.datasets
+        injection = run_injection_suite(client, load_dataset("injection_probes", ds))
+        policy = run_policy_probes(client, load_dataset("policy_probes", ds))
+        persona = run_persona_suite(client, load_dataset("persona_probes", ds))
+        metrics = {**injection.metrics, **policy.metrics, **persona.metrics}
+        evidence = {"injection": injection, "policy": policy, "persona": persona}
+        summary = {
+            "injection_failures": jsonable(injection.failures[:10]),
+            "policy_failures": jsonable(policy.failures[:10]),
+            "persona_failures": jsonable(persona.failures[:10]),
+        }
+        return self.publish(context, metrics, evidence, summary)
+
+
+class BiasAuditOperator(SuiteOperatorBase):
+    """Parity of sentiment, escalation and response length across demographic proxies (Fairlearn)."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.suites.bias import run_bias_audit
+
+        rel = self.release(context)
+        result = run_bias_audit(self.client_for(rel), load_dataset("bias_probes", self.config.datasets))
+        return self.publish(context, result.metrics, result, {"breakdown": jsonable(result.breakdown)})
+
+
+class LoadTestOperator(SuiteOperatorBase):
+    """Concurrent requests against the candidate: latency percentiles, error rate and throughput."""
+
+    def __init__(self, *, requests: int = 200, concurrency: int = 16, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.requests = requests
+        self.concurrency = concurrency
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.suites.load import run_load_test
+
+        rel = self.release(context)
+        prompts = list(load_dataset("validation_set", self.config.datasets)["query"])
+        result = run_load_test(
+            self.client_for(rel), prompts, concurrency=self.concurrency, n_requests=self.requests
+        )
+        return self.publish(context, result.metrics, result, {"requests": self.requests})

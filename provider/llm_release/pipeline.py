@@ -1,0 +1,236 @@
+"""Build the weekly release DAG of one model from its release config.
+
+The shape is fixed by the design: ``prepare``, five stage task groups, a rejection path for
+anything that fails before live traffic, a rollback path for anything that fails during the
+rollout, and ``close_release``. The per-run facts (risk level, rollout plan, required approvers)
+are derived in ``prepare`` and read by later tasks from XCom; the DAG itself only depends on the
+policy (phases, roles), which is why building it imports nothing heavier than pydantic and yaml.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Param, TaskGroup
+
+from llm_release.operators.approvals import (
+    ApprovalCheckOperator,
+    ApprovalRoutingOperator,
+    ConfirmationRoutingOperator,
+    HumanReviewRoutingOperator,
+    RoleApprovalOperator,
+    RollbackReadinessOperator,
+)
+from llm_release.operators.failure import CloseReleaseOperator, RejectReleaseOperator, RollbackOperator
+from llm_release.operators.gates import DecisionScoreOperator, ReleaseGateOperator
+from llm_release.operators.prepare import PrepareReleaseOperator
+from llm_release.operators.rollout import PromoteOperator, SetTrafficOperator
+from llm_release.operators.shadow import EvaluateShadowOperator, StartShadowOperator
+from llm_release.operators.suites import (
+    AdversarialSuiteOperator,
+    BiasAuditOperator,
+    EvaluationSuiteOperator,
+    LoadTestOperator,
+)
+from llm_release.sensors.dwell import RolloutDwellSensor, ShadowDwellSensor
+
+if TYPE_CHECKING:
+    from llm_release.policy import ReleaseConfig
+
+JOIN = "none_failed_min_one_success"
+
+
+def _params(config: ReleaseConfig) -> dict[str, Param]:
+    release_types = sorted(t.id for t in config.release_policy.risk.release_types)
+    return {
+        "candidate_version": Param(
+            "",
+            type="string",
+            title="Candidate model version",
+            description=f"Version of registered model '{config.model_name}' to release. "
+            "Empty: the version holding the registry alias 'candidate'.",
+        ),
+        "release_type": Param(
+            "finetune_recent_data",
+            type="string",
+            enum=release_types,
+            title="Release type",
+            description="Sets the baseline risk score (spec section 9) and so the mitigations.",
+        ),
+        "change_summary": Param(
+            "",
+            type="string",
+            title="Change summary",
+            description="What changed in this candidate; shown to approvers and kept in the audit trail.",
+        ),
+    }
+
+
+def build_release_dag(
+    config: ReleaseConfig | str | Path,
+    *,
+    dag_id: str | None = None,
+    config_path: str | Path | None = None,
+    schedule: Any = None,
+    start_date: datetime | None = None,
+    tags: list[str] | None = None,
+) -> DAG:
+    """Return the release DAG for ``config`` (a ReleaseConfig or the path of its YAML file).
+
+    Tasks receive the config *path* and re-load it when they run, so the file must be readable by the
+    workers. Invalid configs fail here, at parse time, with the file, field path and reason.
+    """
+    from llm_release.policy import load_release_config
+
+    if not isinstance(config, (str, Path)) and config_path is None:
+        raise ValueError("build_release_dag: pass config_path when config is an object")
+    path = str(config_path or config)
+    cfg = config if not isinstance(config, (str, Path)) else load_release_config(config)
+    policy = cfg.release_policy
+    common = {"config_path": path}
+    phases = [p for p in policy.rollout.phases if p.traffic_percent > 0]
+    confirm_phases = {
+        name for level in policy.risk.levels for name in level.mitigations.human_confirmation_before_phases
+    }
+
+    dag = DAG(
+        dag_id=dag_id or f"release_{cfg.model_name.replace('-', '_')}",
+        description=f"Weekly release of {cfg.model_name} under policy '{policy.profile}'",
+        schedule=schedule if schedule is not None else cfg.schedule,
+        start_date=start_date or datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        params=_params(cfg),
+        tags=tags or ["llm-release", cfg.model_name],
+        default_args={"retries": 0, "retry_delay": timedelta(seconds=10)},
+        doc_md=__doc__,
+    )
+    with dag:
+        prepare = PrepareReleaseOperator(task_id="prepare", **common)
+        pre_live: list[Any] = []  # tasks whose failure means "reject the candidate"
+
+        with TaskGroup("stage_1_development", tooltip="Internal eval suite, safety, BLEU/ROUGE delta") as s1:
+            internal_eval = EvaluationSuiteOperator(
+                task_id="internal_eval", dataset="eval_set", with_baseline=True, **common
+            )
+            gate1 = ReleaseGateOperator(
+                task_id="gate", stage="development", measurement_tasks=[internal_eval.task_id], **common
+            )
+            internal_eval >> gate1
+        pre_live += [internal_eval, gate1]
+
+        with TaskGroup("stage_2_validation", tooltip="Held-out SCS, adversarial, bias, load test") as s2:
+            validation_eval = EvaluationSuiteOperator(
+                task_id="validation_eval", dataset="validation_set", with_baseline=False, **common
+            )
+            adversarial = AdversarialSuiteOperator(task_id="adversarial", **common)
+            bias = BiasAuditOperator(task_id="bias_audit", **common)
+            load = LoadTestOperator(task_id="load_test", **common)
+            suites = [validation_eval, adversarial, bias, load]
+            gate2 = ReleaseGateOperator(
+                task_id="gate", stage="validation", measurement_tasks=[t.task_id for t in suites], **common
+            )
+            route_review = HumanReviewRoutingOperator(
+                task_id="route_review",
+                gate_task_id=gate2.task_id,
+                review_task_id="stage_2_validation.human_review",
+                continue_task_id="stage_2_validation.validated",
+                **common,
+            )
+            human_review = RoleApprovalOperator(
+                task_id="human_review", role="ml_lead", purpose="stage 2 result review", **common
+            )
+            validated = EmptyOperator(task_id="validated", trigger_rule=JOIN)
+            chain_list(suites, gate2)
+            gate2 >> route_review >> [human_review, validated]
+            human_review >> validated
+        pre_live += [*suites, gate2, route_review, human_review, validated]
+
+        with TaskGroup("stage_3_staging", tooltip="Shadow on mirrored traffic, decision score") as s3:
+            start_shadow = StartShadowOperator(task_id="start_shadow", **common)
+            shadow_dwell = ShadowDwellSensor(task_id="shadow_dwell", **common)
+            evaluate_shadow = EvaluateShadowOperator(task_id="evaluate_shadow", **common)
+            gate3 = ReleaseGateOperator(
+                task_id="gate", stage="staging", measurement_tasks=[evaluate_shadow.task_id], **common
+            )
+            decision = DecisionScoreOperator(task_id="decision_score", **common)
+            start_shadow >> shadow_dwell >> evaluate_shadow >> gate3 >> decision
+        pre_live += [start_shadow, shadow_dwell, evaluate_shadow, gate3, decision]
+
+        with TaskGroup("stage_4_preproduction", tooltip="Human sign-off per role, rollback path") as s4:
+            roles = policy.approvals.role_ids()
+            route = ApprovalRoutingOperator(task_id="route_approvals", **common)
+            approvals = [
+                RoleApprovalOperator(
+                    task_id=f"approve_{role}", role=role, purpose="stage 4 release sign-off", **common
+                )
+                for role in roles
+            ]
+            check = ApprovalCheckOperator(task_id="check_approvals", roles=roles, trigger_rule=JOIN, **common)
+            readiness = RollbackReadinessOperator(task_id="confirm_rollback_path", **common)
+            route >> approvals
+            approvals >> check >> readiness
+        pre_live += [route, *approvals, check, readiness]
+
+        with TaskGroup("stage_5_production", tooltip="Progressive rollout with dwell sensors") as s5:
+            previous: Any = None
+            rollout_tasks: list[Any] = []
+            for phase in phases:
+                set_traffic = SetTrafficOperator(
+                    task_id=f"set_traffic_{phase.name}", phase=phase.name, trigger_rule=JOIN, **common
+                )
+                if phase.name in confirm_phases:
+                    route_confirm = ConfirmationRoutingOperator(
+                        task_id=f"route_confirm_{phase.name}",
+                        phase=phase.name,
+                        confirm_task_id=f"stage_5_production.confirm_{phase.name}",
+                        continue_task_id=set_traffic.task_id,
+                        **common,
+                    )
+                    confirm = RoleApprovalOperator(
+                        task_id=f"confirm_{phase.name}",
+                        role="ml_lead",
+                        purpose=f"confirmation before {phase.traffic_percent}% traffic",
+                        **common,
+                    )
+                    route_confirm >> [confirm, set_traffic]
+                    confirm >> set_traffic
+                    head: Any = route_confirm
+                    rollout_tasks += [route_confirm, confirm]
+                else:
+                    head = set_traffic
+                dwell = RolloutDwellSensor(task_id=f"dwell_{phase.name}", phase=phase.name, **common)
+                set_traffic >> dwell
+                if previous is not None:
+                    previous >> head
+                previous = dwell
+                rollout_tasks += [set_traffic, dwell]
+            promote = PromoteOperator(task_id="promote", **common)
+            previous >> promote
+            rollout_tasks.append(promote)
+
+        reject = RejectReleaseOperator(
+            task_id="reject",
+            watched_task_ids=[t.task_id for t in pre_live],
+            trigger_rule="one_failed",
+            **common,
+        )
+        rollback = RollbackOperator(
+            task_id="rollback", watched_group_id=s5.group_id, trigger_rule="one_failed", **common
+        )
+        close = CloseReleaseOperator(task_id="close_release", trigger_rule="all_done", **common)
+
+        prepare >> s1 >> s2 >> s3 >> s4 >> s5
+        pre_live >> reject
+        rollout_tasks >> rollback
+        [reject, rollback, promote] >> close
+    return dag
+
+
+def chain_list(upstream: list[Any], downstream: Any) -> None:
+    """Make every task of ``upstream`` a parent of ``downstream``."""
+    for task in upstream:
+        task >> downstream

@@ -1,0 +1,67 @@
+"""Building blocks shared by every policy model.
+
+Every model forbids unknown keys so that a misspelt override in a user's YAML is an error rather than a
+silently ignored setting: in a release policy an ignored threshold is a disabled safety check.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+ComparisonOp = Literal[">=", ">", "<=", "<", "==", "abs<="]
+"""How an observed value is compared with a threshold. ``abs<=`` bounds a signed delta on both sides."""
+
+StageId = Literal["development", "validation", "staging", "preproduction", "production"]
+STAGE_IDS: tuple[str, ...] = ("development", "validation", "staging", "preproduction", "production")
+
+RiskLevelName = Literal["low", "medium", "high", "critical"]
+RISK_LEVEL_NAMES: tuple[str, ...] = ("low", "medium", "high", "critical")
+
+IDENTIFIER_PATTERN = r"^[a-z][a-z0-9_]*$"
+Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN, max_length=64)]
+"""Metric, role, phase and trigger names: lower snake case, so they are safe as XCom keys and task ids."""
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+FiniteFloat = Annotated[float, AfterValidator(_finite)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0), AfterValidator(_finite)]
+NonNegative = Annotated[float, Field(ge=0.0), AfterValidator(_finite)]
+Positive = Annotated[float, Field(gt=0.0), AfterValidator(_finite)]
+
+
+class StrictModel(BaseModel):
+    """Base of all policy models: unknown keys are rejected (see module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class GateThreshold(StrictModel):
+    """One measurable exit criterion: the gate passes this check when ``observed <op> value`` holds.
+
+    ``metric`` is the name an operator pushes in its measurements mapping; a missing, NaN or infinite
+    measurement fails the check (fail closed).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: Identifier
+    op: ComparisonOp
+    value: FiniteFloat
+    description: str = ""
+
+
+class MetricThreshold(GateThreshold):
+    """A threshold from one of the spec's reference tables, with how the metric is measured."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = ""
+    context: str = ""

@@ -1,0 +1,1 @@
+"""Local serving environment: model servers, gateway with weighted routing and metrics, replayer."""

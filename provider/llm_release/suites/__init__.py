@@ -1,0 +1,1 @@
+"""Measurement suites: evaluation, adversarial, bias and shadow comparison. No Airflow imports."""

@@ -1,0 +1,72 @@
+"""Session fixture: one real stack (sandbox, MLflow on SQLite, Airflow's four components) for the e2e tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from release_stack import MODEL, PASSWORDS, TIME_SCALE, USERS, Stack, _write_configs
+
+from llm_release.localstack.airflow_client import AirflowClient, wait_until
+from llm_release.localstack.airflow_stack import AirflowStack, airflow_env, free_port
+from llm_release.localstack.seed import SandboxPorts, connections_env, register_sandbox_version
+
+REPO_DAGS = Stack.repo() / "dags"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from llm_release.integrations.registry import MlflowModelRegistry
+    from llm_release.sandbox.runner import SandboxProcess
+
+    home = tmp_path_factory.mktemp("e2e")
+    ports = SandboxPorts(gateway=free_port(), stable=free_port(), candidate=free_port())
+    sandbox = SandboxProcess(
+        state_dir=home / "sandbox",
+        gateway_port=ports.gateway,
+        stable_port=ports.stable,
+        candidate_port=ports.candidate,
+        replay_rate=30.0,
+    )
+    sandbox.start()
+    airflow: AirflowStack | None = None
+    try:
+        tracking_uri = f"sqlite:///{home / 'mlflow.db'}"
+        registry = MlflowModelRegistry(tracking_uri, artifact_root=str(home / "mlartifacts"))
+        production = register_sandbox_version(registry, MODEL, "stable", "production (stable build)")
+        registry.set_alias(MODEL, "production", production.version)
+
+        config_dir = home / "configs"
+        _write_configs(config_dir)
+        api_port = free_port()
+        env = airflow_env(
+            home / "airflow",
+            api_port,
+            USERS,
+            PASSWORDS,
+            dags_folder=REPO_DAGS,
+            plugins_folder=Stack.repo() / "plugins",
+            parallelism=4,
+            extra={
+                **connections_env(ports),
+                "LLM_RELEASE_CONFIG_DIR": str(config_dir),
+                "LLM_RELEASE_HOME": str(home),
+                "LLM_RELEASE_TIME_SCALE": TIME_SCALE,
+                "MLFLOW_TRACKING_URI": tracking_uri,
+            },
+        )
+        airflow = AirflowStack(home / "airflow", env, api_port)
+        airflow.start()
+        admin = AirflowClient(airflow.base_url, "admin", PASSWORDS["admin"])
+        for dag_id in ("release_support_llm", "release_support_llm_small_team"):
+            wait_until(
+                lambda d=dag_id: admin.get_dag(d), timeout_s=180, interval_s=2, what=f"DAG {dag_id} parsed"
+            )
+        assert admin.import_errors() == []
+        yield Stack(
+            home, airflow, sandbox, ports, tracking_uri, home / "audit" / "audit.jsonl", home / "tickets"
+        )
+    finally:
+        if airflow is not None:
+            airflow.stop()
+        sandbox.stop()

@@ -1,0 +1,185 @@
+"""The labelled eval suite (suites.evaluation) against fake in-process chat clients."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+import pytest
+
+from llm_release.suites.datasets import DatasetError, load_eval_set, load_validation_set
+from llm_release.suites.evaluation import run_eval_suite
+from llm_release.suites.judge import ReferenceJudge
+from llm_release.suites.knowledge_base import KnowledgeBase, default_knowledge_base
+from llm_release.suites.types import Completion
+
+HANDOFF = "I'm not able to help with that here. I'll connect you with a support agent."
+
+
+class KBClient:
+    """Answers from the knowledge base like the reference bot; ``rewrite`` crafts bad answers."""
+
+    def __init__(self, kb: KnowledgeBase, rewrite: Callable[[str, str], str] | None = None,
+                 latency_ms: float = 120.0) -> None:
+        self.kb, self.rewrite, self.latency_ms = kb, rewrite, latency_ms
+        self.calls = 0
+
+    def complete_batch(self, prompts: Sequence[str]) -> list[Completion]:
+        self.calls += 1
+        out = []
+        for index, prompt in enumerate(prompts):
+            hit = self.kb.best(prompt)
+            text = hit[0].answer if hit and hit[1] >= 0.25 else HANDOFF
+            if self.rewrite:
+                text = self.rewrite(prompt, text)
+            out.append(Completion(prompt, text, self.latency_ms + index))
+        return out
+
+
+class FailingClient:
+    def __init__(self, fail_every: int = 1) -> None:
+        self.fail_every = fail_every
+
+    def complete_batch(self, prompts: Sequence[str]) -> list[Completion]:
+        return [Completion(p, None, 30000.0, error="timeout") if i % self.fail_every == 0
+                else Completion(p, HANDOFF, 50.0) for i, p in enumerate(prompts)]
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return default_knowledge_base()
+
+
+@pytest.fixture(scope="module")
+def judge(kb: KnowledgeBase) -> ReferenceJudge:
+    return ReferenceJudge(kb)
+
+
+@pytest.fixture(scope="module")
+def items() -> pd.DataFrame:
+    return load_eval_set()
+
+
+@pytest.fixture(scope="module")
+def half(items: pd.DataFrame) -> pd.DataFrame:
+    """Every other item: all categories and paraphrase groups, half the time."""
+    return items.iloc[::2].reset_index(drop=True)
+
+
+def test_kb_bot_passes_on_both_shipped_sets(kb: KnowledgeBase, judge: ReferenceJudge) -> None:
+    for frame in (load_eval_set(), load_validation_set()):
+        result = run_eval_suite(KBClient(kb), frame, judge)
+        m = result.metrics
+        assert m["n"] == len(frame) >= 120
+        assert m["eval_pass_rate"] >= 0.95
+        assert m["scs"] >= 0.95
+        assert m["policy_violations"] == 0 and m["policy_compliance_rate"] == 1.0
+        assert m["safety_category_failures"] == 0
+        assert m["hallucination_rate"] <= 0.02
+        assert m["task_completion_rate"] >= 0.95
+        assert m["errors"] == 0 and result.failed_calls == []
+        assert 120.0 <= m["latency_p50_ms"] <= m["latency_p95_ms"] <= m["latency_p99_ms"]
+        assert all(isinstance(v, float) for v in m.values())
+        assert list(result.items.columns[:4]) == ["id", "query", "response", "score"]
+
+
+def test_refund_promises_are_violations_and_safety_failures(kb, judge, half) -> None:
+    def promise(prompt: str, text: str) -> str:
+        if "refund" in prompt.lower():
+            return text + " I have already issued a full refund to your card."
+        return text
+
+    m = run_eval_suite(KBClient(kb, promise), half, judge).metrics
+    refund_queries = int(half["query"].str.lower().str.contains("refund").sum())
+    assert m["policy_violations"] >= refund_queries > 0
+    assert m["safety_category_failures"] >= refund_queries
+    assert m["policy_compliance_rate"] < 1.0
+
+
+def test_altered_numbers_are_flagged_as_hallucinations(kb, judge, half) -> None:
+    def bump(prompt: str, text: str) -> str:
+        return text.replace("30 days", "45 days").replace("$", "$1")
+
+    result = run_eval_suite(KBClient(kb, bump), half, judge)
+    m = result.metrics
+    assert m["hallucination_rate"] > 0.1
+    assert m["eval_pass_rate"] < 0.9
+    flagged = result.items[result.items["hallucinated"]]
+    assert (flagged["score"] <= 0.3).all() and not flagged["correct"].any()
+
+
+def test_failing_client_fails_closed(judge, items) -> None:
+    result = run_eval_suite(FailingClient(), items, judge)
+    m = result.metrics
+    assert m["errors"] == m["n"] == len(items)
+    assert m["eval_pass_rate"] == 0.0 and m["scs"] == 0.0 and m["task_completion_rate"] == 0.0
+    assert math.isnan(m["hallucination_rate"]) and math.isnan(m["policy_compliance_rate"])
+    assert math.isnan(m["latency_p99_ms"])
+    assert m["safety_category_failures"] == int(items["safety_category"].notna().sum()) > 0
+    assert len(result.failed_calls) == len(items) and result.failed_calls[0]["error"] == "timeout"
+
+
+def test_client_that_raises_is_recorded_not_propagated(judge, items) -> None:
+    class Exploding:
+        def complete_batch(self, prompts: Sequence[str]) -> list[Completion]:
+            raise ConnectionError("endpoint down")
+
+    result = run_eval_suite(Exploding(), items.head(5), judge)
+    assert result.metrics["errors"] == 5
+    assert "endpoint down" in result.failed_calls[0]["error"]
+
+
+def test_client_returning_wrong_count_is_a_bug(judge, items) -> None:
+    class Short:
+        def complete_batch(self, prompts: Sequence[str]) -> list[Completion]:
+            return [Completion(prompts[0], "x", 1.0)]
+
+    with pytest.raises(ValueError, match="1 completions for 3 prompts"):
+        run_eval_suite(Short(), items.head(3), judge)
+
+
+def test_baseline_deltas_are_relative(kb, judge, items) -> None:
+    sample = items.head(40)
+    same = run_eval_suite(KBClient(kb), sample, judge, baseline_client=KBClient(kb)).metrics
+    assert same["bleu_delta"] == 0.0 and same["rouge_delta"] == 0.0
+    assert same["bleu"] > 90
+
+    def chatty(prompt: str, text: str) -> str:
+        return "Thanks for reaching out to Northwind Cloud support today! " + text
+
+    worse = run_eval_suite(KBClient(kb, chatty), sample, judge, baseline_client=KBClient(kb)).metrics
+    expected = (worse["bleu"] - worse["baseline_bleu"]) / worse["baseline_bleu"]
+    assert worse["bleu_delta"] == pytest.approx(expected)
+    assert worse["bleu_delta"] < 0 and worse["rouge_delta"] < 0
+
+
+def test_escalation_items_complete_by_handoff(kb, judge, half) -> None:
+    def generic_handoff(prompt: str, text: str) -> str:
+        return "I'll connect you with a support agent." if "connect you" in text else text
+
+    result = run_eval_suite(KBClient(kb, generic_handoff), half, judge)
+    escalations = result.items[result.items["expects_escalation"]]
+    assert escalations["completed"].all()
+    assert not escalations[escalations["kb_id"].notna()]["correct"].any()  # facts are missing
+    assert result.metrics["task_completion_rate"] > result.metrics["eval_pass_rate"]
+
+
+def test_paraphrase_variance_reflects_inconsistent_answers(kb, judge, items) -> None:
+    steady = run_eval_suite(KBClient(kb), items, judge).metrics
+    flip = {"q": 0}
+
+    def every_other(prompt: str, text: str) -> str:
+        flip["q"] += 1
+        return text if flip["q"] % 2 else "Sorry, I don't know."
+
+    shaky = run_eval_suite(KBClient(kb, every_other), items, judge).metrics
+    assert shaky["scs_paraphrase_variance_max"] > steady["scs_paraphrase_variance_max"]
+    assert shaky["paraphrase_groups"] == steady["paraphrase_groups"] > 40
+
+
+def test_items_missing_columns_are_rejected(kb, judge, items) -> None:
+    with pytest.raises(DatasetError, match="missing column"):
+        run_eval_suite(KBClient(kb), items.drop(columns=["reference"]), judge)
+    with pytest.raises(DatasetError, match="no rows"):
+        run_eval_suite(KBClient(kb), items.head(0), judge)
