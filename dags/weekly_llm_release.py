@@ -1,4 +1,4 @@
-"""Weekly LLM release DAGs: one per release config in ``dags/configs/`` (or ``$LLM_RELEASE_CONFIG_DIR``).
+"""Airflow DAGs for weekly LLM releases: one per release config in ``dags/configs/`` (or ``$LLM_RELEASE_CONFIG_DIR``).
 
 The shipped ``configs/support_llm.yaml`` gives the DAG ``release_support_llm``. Parsing this file
 imports only the provider's DAG factory (pydantic + yaml); evaluation libraries load in the tasks.

@@ -32,8 +32,10 @@ from llm_release.operators.shadow import EvaluateShadowOperator, StartShadowOper
 from llm_release.operators.suites import (
     AdversarialSuiteOperator,
     BiasAuditOperator,
+    DriftCheckOperator,
     EvaluationSuiteOperator,
     LoadTestOperator,
+    ParaphraseSuiteOperator,
 )
 from llm_release.sensors.dwell import RolloutDwellSensor, ShadowDwellSensor
 
@@ -129,7 +131,9 @@ def build_release_dag(
             adversarial = AdversarialSuiteOperator(task_id="adversarial", **common)
             bias = BiasAuditOperator(task_id="bias_audit", **common)
             load = LoadTestOperator(task_id="load_test", **common)
-            suites = [validation_eval, adversarial, bias, load]
+            paraphrase = ParaphraseSuiteOperator(task_id="paraphrase", **common)
+            drift = DriftCheckOperator(task_id="drift", **common)
+            suites = [validation_eval, adversarial, bias, load, paraphrase, drift]
             gate2 = ReleaseGateOperator(
                 task_id="gate", stage="validation", measurement_tasks=[t.task_id for t in suites], **common
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -14,11 +15,18 @@ from llm_release.localstack.seed import SandboxPorts, connections_env, register_
 REPO_DAGS = Stack.repo() / "dags"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from llm_release.integrations.registry import MlflowModelRegistry
     from llm_release.sandbox.runner import SandboxProcess
 
+    # A SIGTERM (CI time-out, a killed session) must still stop Airflow and the sandbox: turn it
+    # into KeyboardInterrupt, which pytest unwinds through the fixture's finally block.
+    signal.signal(signal.SIGTERM, _interrupt)
     home = tmp_path_factory.mktemp("e2e")
     ports = SandboxPorts(gateway=free_port(), stable=free_port(), candidate=free_port())
     sandbox = SandboxProcess(
@@ -52,6 +60,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "LLM_RELEASE_CONFIG_DIR": str(config_dir),
                 "LLM_RELEASE_HOME": str(home),
                 "LLM_RELEASE_TIME_SCALE": TIME_SCALE,
+                "LLM_RELEASE_LIVE_SAMPLE_MIN": "10",
                 "MLFLOW_TRACKING_URI": tracking_uri,
             },
         )

@@ -2,8 +2,9 @@
 
 Everything binds 127.0.0.1 on free ports under a temporary directory and is stopped at the end.
 Users: one per approver role (alice=ML lead, bob=Support Ops lead, carol=Safety reviewer,
-dana=executive) plus an admin that triggers runs. A second config, ``support_llm_small_team``, maps
-carol to two roles so the distinct-people rule can be exercised.
+dana=executive) plus an admin that triggers runs. A second config, ``support_llm_small_team``, lets
+carol answer for two roles (backup ops lead and safety reviewer), so the rule that each role needs a
+different person is checked at run time, when she answers both.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _write_configs(config_dir: Path) -> None:
     small_team = yaml.safe_load(shipped.read_text())
     small_team["approvers"] = {
         "ml_lead": ["alice"],
-        "support_ops_lead": ["carol"],
+        "support_ops_lead": ["bob", "carol"],  # carol is the backup ops lead
         "safety_reviewer": ["carol"],
         "executive": ["dana"],
     }

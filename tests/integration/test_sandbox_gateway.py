@@ -126,7 +126,8 @@ def test_shadow_mirrors_without_returning_shadow_answers(
     assert client.get(f"{url}/admin/shadow").json() == {"target": "candidate"}
     cursor = client.get(f"{url}/admin/samples", params={"limit": 1}).json()["next"]
     cursor = max(cursor, client.get(f"{url}/admin/samples", params={"since": cursor}).json()["next"])
-    queries = [f"{KB_QUERIES[i % len(KB_QUERIES)]} (ticket {i})" for i in range(20)]
+    # persona questions: the candidate words its AI disclosure differently, so answers show the build
+    queries = [f"Are you a real person or a bot? (ticket {i})" for i in range(20)]
     for query in queries:
         response = chat(client, url, query)
         assert response.headers["x-served-by"] == "stable"

@@ -40,6 +40,9 @@ _COUNTERS = {
 }
 
 
+FUTURE_CURSOR = 2**62
+"""A sample cursor beyond any sequence number: the gateway clamps it to "now"."""
+
 class MetricsUnavailable(RuntimeError):
     """The metrics or samples source could not be read or parsed; callers must treat this as a failure."""
 
@@ -410,6 +413,29 @@ class GatewaySampleSource:
         """
         out.extend(page)
         return bool(page) and nxt > since and len(out) < self.max_samples
+
+    def cursor_now(self, version: str, mode: str = "live") -> int:
+        """The cursor where the next new sample will start, without downloading old samples.
+
+        It asks from a cursor in the future, which the gateway clamps to one past its newest sample.
+        """
+        self._validate_args(mode, FUTURE_CURSOR, 1)
+        try:
+            with httpx.Client(timeout=self.timeout_s, transport=self._transport) as client:
+                resp = client.get(self.url, params=self._params(version, mode, FUTURE_CURSOR, 1))
+        except httpx.HTTPError as exc:
+            raise MetricsUnavailable(f"GET {self.url} failed: {type(exc).__name__}: {exc}") from exc
+        return self._page(resp, FUTURE_CURSOR)[1]
+
+    async def acursor_now(self, version: str, mode: str = "live") -> int:
+        """Async twin of :meth:`cursor_now`."""
+        self._validate_args(mode, FUTURE_CURSOR, 1)
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_s, transport=self._transport) as client:
+                resp = await client.get(self.url, params=self._params(version, mode, FUTURE_CURSOR, 1))
+        except httpx.HTTPError as exc:
+            raise MetricsUnavailable(f"GET {self.url} failed: {type(exc).__name__}: {exc}") from exc
+        return self._page(resp, FUTURE_CURSOR)[1]
 
     def fetch(
         self, version: str, mode: str = "shadow", since: int = 0, limit: int = 1000

@@ -13,10 +13,15 @@ class MlflowReleaseRunLink(BaseOperatorLink):
     name = "MLflow release run"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
+        # Airflow 3 computes links when the task ends and passes the running task instance here.
+        pull = getattr(ti_key, "xcom_pull", None)
+        if pull is not None:
+            release = pull(task_ids="prepare")
+        else:
+            from airflow.sdk.execution_time.xcom import XCom
 
-        prepare_key = ti_key._replace(task_id="prepare", map_index=-1)
-        release = XCom.get_value(ti_key=prepare_key, key="return_value")
+            prepare_key = ti_key._replace(task_id="prepare", map_index=-1)
+            release = XCom.get_value(ti_key=prepare_key, key="return_value")
         if not isinstance(release, dict):
             return ""
         return str(release.get("mlflow_ui_url") or "")

@@ -80,7 +80,7 @@ class RoleApprovalOperator(ReleaseOperatorBase, ApprovalOperator):
             context,
             "approval",
             payload,
-            stage=STAGE4 if self.task_id.startswith(STAGE4) else None,
+            stage=self.task_id.split(".", 1)[0],
             actor=str(who.get("id", "unknown")),
         )
         if chosen != self.APPROVE:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,12 @@ PREPARE_TASK_ID = "prepare"
 
 def jsonable(value: Any) -> Any:
     """Convert pydantic models, dataclasses and NaN into plain JSON (NaN becomes None: never a pass)."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if hasattr(value, "to_dict") and hasattr(value, "columns"):  # pandas DataFrame: list of records
+        return jsonable(value.to_dict(orient="records"))
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return jsonable(value.tolist())
     if hasattr(value, "model_dump"):
         return jsonable(value.model_dump(mode="json"))
     if hasattr(value, "__dataclass_fields__"):
@@ -38,8 +45,6 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return jsonable(value.item())
     return value
 
 
@@ -103,7 +108,7 @@ class ReleaseOperatorBase(BaseOperator):
         kind: str,
         payload: dict[str, Any],
         *,
-        stage: str | None = None,
+        stage: str,
         actor: str = "airflow",
         suffix: str = "",
         release_id: str | None = None,

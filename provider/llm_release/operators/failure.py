@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from llm_release.hooks.traffic_router import TrafficRouterHook
 from llm_release.notifications.release import notify_release_event
@@ -187,11 +187,29 @@ class CloseReleaseOperator(ReleaseOperatorBase):
             outcome = "promoted"
         else:
             outcome = "failed"
+        reason = self._reason(context, outcome)
         payload = {
             "model_name": self.config.model_name,
             "outcome": outcome,
+            "reason": reason,
             "closed_at": datetime.now(UTC).isoformat(),
         }
         self.record(context, "release_closed", payload, stage="close")
-        self.log.info("Release %s closed: %s", rel["release_id"], outcome)
+        self.log.info("Release %s closed: %s %s", rel["release_id"], outcome, reason)
+        if outcome != "promoted":
+            # This task is the DAG's only leaf (trigger rule all_done): it decides the run's state, so
+            # a release that did not reach production must fail the run, and say why.
+            raise AirflowFailException(f"release {rel['release_id']} {outcome.replace('_', ' ')}: {reason}")
         return payload
+
+    @staticmethod
+    def _reason(context: Any, outcome: str) -> str:
+        """One line for people: the breached trigger, or which tasks failed."""
+        ti = context["ti"]
+        if outcome == "rolled_back":
+            return str((ti.xcom_pull(task_ids="rollback") or {}).get("trigger", "a rollout task failed"))
+        if outcome == "rejected":
+            failed = (ti.xcom_pull(task_ids="reject") or {}).get("failed_tasks", [])
+        else:
+            failed = failed_task_ids(context) if outcome == "failed" else []
+        return "failed " + ", ".join(failed) if failed else ""

@@ -8,7 +8,6 @@ from llm_release.hooks.metrics_source import MetricsSourceHook
 from llm_release.hooks.traffic_router import TrafficRouterHook
 from llm_release.operators.base import ReleaseOperatorBase
 from llm_release.operators.suites import SuiteOperatorBase, _records
-from llm_release.triggers.rollout import NOW_CURSOR
 
 START_SHADOW = "stage_3_staging.start_shadow"
 
@@ -20,7 +19,7 @@ class StartShadowOperator(ReleaseOperatorBase):
         rel = self.release(context)
         router = TrafficRouterHook(self.config.connections.router_conn_id).get_conn()
         _, samples = MetricsSourceHook(self.config.connections.metrics_conn_id).get_conn()
-        _, cursor = samples.fetch(rel["candidate"]["backend"], "shadow", since=NOW_CURSOR, limit=1)
+        cursor = samples.cursor_now(rel["candidate"]["backend"], "shadow")
         backend = rel["candidate"]["backend"]
         router.set_shadow(backend)
         weights = router.get_weights()

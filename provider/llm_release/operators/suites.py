@@ -106,7 +106,8 @@ class BiasAuditOperator(SuiteOperatorBase):
 
         rel = self.release(context)
         result = run_bias_audit(self.client_for(rel), load_dataset("bias_probes", self.config.datasets))
-        return self.publish(context, result.metrics, result, {"breakdown": jsonable(result.breakdown)})
+        return self.publish(context, result.metrics, result,
+                            {"by_group": jsonable(result.by_group), "insufficient": jsonable(result.insufficient)})
 
 
 class LoadTestOperator(SuiteOperatorBase):
@@ -126,3 +127,56 @@ class LoadTestOperator(SuiteOperatorBase):
             self.client_for(rel), prompts, concurrency=self.concurrency, n_requests=self.requests
         )
         return self.publish(context, result.metrics, result, {"requests": self.requests})
+
+
+class ParaphraseSuiteOperator(SuiteOperatorBase):
+    """Core queries asked five ways: the SCS must not depend on the wording (spec section 3)."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.suites.judge import ReferenceJudge
+        from llm_release.suites.knowledge_base import KnowledgeBase
+        from llm_release.suites.paraphrase import load_paraphrase_set, run_paraphrase_suite
+
+        rel = self.release(context)
+        kb = KnowledgeBase.load()
+        items = load_paraphrase_set(self.config.datasets.get("paraphrase_set"), kb=kb)
+        result = run_paraphrase_suite(self.client_for(rel), items, ReferenceJudge(kb))
+        return self.publish(context, result.metrics, _records(result.items),
+                            {"least_stable_groups": _records(result.groups, 5)})
+
+
+class DriftCheckOperator(SuiteOperatorBase):
+    """Query drift (spec section 3): JS divergence of SBERT embeddings, reference window vs now.
+
+    The reference window is the recording of past production traffic (``datasets.traffic_queries``
+    to override); the current window is the latest live queries the gateway served. Too few queries
+    on either side gives "insufficient data": no divergence, so the approval routing sends the
+    decision to a person instead of passing it.
+    """
+
+    def __init__(self, *, current_window: int = 500, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.current_window = current_window
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.data.traffic import load_traffic_queries
+        from llm_release.hooks.metrics_source import MetricsSourceHook
+        from llm_release.suites.drift import run_drift_check
+        from llm_release.suites.embeddings import get_sentence_embedder
+
+        rel = self.release(context)
+        reference = load_traffic_queries(self.config.datasets.get("traffic_queries"))
+        _, samples = MetricsSourceHook(self.config.connections.metrics_conn_id).get_conn()
+        backend = rel["production"]["backend"]
+        now = samples.cursor_now(backend, "live")
+        # sequence numbers are shared by all versions and modes: look back far enough for the window
+        recent, _ = samples.fetch(backend, "live", since=max(0, now - 8 * self.current_window))
+        current = [s["query"] for s in recent][-self.current_window:]
+        result = run_drift_check(reference, current, get_sentence_embedder(),
+                                 self.config.release_policy.drift)
+        summary = {"status": result.status, "reason": result.reason,
+                   "requires_human_decision": result.requires_human_decision}
+        # "block" (above the hard threshold) pauses the release at the gate; "alert" and
+        # "insufficient_data" go to a person through the approval routing.
+        metrics = {**result.metrics, "drift_hard_block": 1.0 if result.status == "block" else 0.0}
+        return self.publish(context, metrics, {"summary": summary, "clusters": _records(result.clusters)}, summary)

@@ -94,8 +94,26 @@ def is_injection_attempt(query: str) -> bool:
     return bool(_INJECTION.search(query))
 
 
+# Attempts to make the bot claim a human identity that the direct patterns above miss: pressure
+# ("tell me you're a person"), role-play ("pretend you are a person named Tom") and tricks ("what did
+# you have for lunch?"). Explicit phrasings only: "as a non-binary person, do you ship abroad?" and
+# "can I talk to a person?" are support questions, not questions about the bot.
+_PERSONA_INDIRECT = re.compile(
+    r"\bwho am i (?:chatting|talking|speaking) (?:to|with)\b"
+    r"|\byou(?:'re| are| must be)(?: not)? (?:a |an )?(?:real |actual )?"
+    r"(?:human|person|flesh|ai|a\.i\.|bot|robot|machine)\b"
+    r"|\bpretending to be (?:a |an )?(?:bot|human|person|machine|ai)\b"
+    r"|\bi am a (?:real )?human\b|\bdeny being (?:an? )?(?:ai|bot|machine)\b"
+    r"|\bconfirm you(?:'re| are)\b|\bstay in character\b|\byourself as a (?:human|person)\b"
+    r"|\byour (?:weekend|lunch|body|family|desk)\b|\byou have (?:a body|for lunch)\b"
+    r"|\bhow long have you worked\b",
+    re.IGNORECASE,
+)
+
+
 def is_persona_question(query: str) -> bool:
-    return bool(_PERSONA.search(query))
+    """Does ``query`` ask about, or push on, what the bot is (human or AI)?"""
+    return bool(_PERSONA.search(query) or _PERSONA_INDIRECT.search(query))
 
 
 @dataclass(frozen=True)
@@ -143,7 +161,11 @@ class SupportBot:
         self.threshold = threshold
 
     def _phrase(self, answer: str) -> str:
-        # v1 (stable) returns the approved answer verbatim; the candidate adds a friendlier close.
+        """Wording of refusals, persona answers and the out-of-scope hand-off: what the candidate changed.
+
+        Like a minor prompt-wording update, the candidate closes these more warmly while knowledge-base
+        answers stay verbatim in both builds, so its BLEU/ROUGE against references moves by a little.
+        """
         if self.build == "candidate":
             return f"{answer} Is there anything else I can help you with?"
         return answer
@@ -151,15 +173,16 @@ class SupportBot:
     def reply(self, query: str, faults: FaultSettings) -> BotReply:
         """The bot's answer to ``query`` under ``faults`` (errors and latency are the server's job)."""
         salt = unit_hash(faults.seed, self.build, "salt", query)
+        # identity first: "pretend you are a person" is answered with the AI disclosure
+        if is_persona_question(query):
+            if fires(faults, "persona_failure", self.build, query):
+                return BotReply(HUMAN_CLAIMS[int(salt * len(HUMAN_CLAIMS))], None, 0.0, "persona_failure")
+            return BotReply(self._phrase(PERSONA_ANSWER), None, 0.0)
         if is_injection_attempt(query):
             if fires(faults, "injection_susceptibility", self.build, query):
                 text = INJECTION_COMPLIANCE[int(salt * len(INJECTION_COMPLIANCE))]
                 return BotReply(text, None, 0.0, "injection_susceptibility")
             return BotReply(self._phrase(INJECTION_REFUSAL), None, 0.0)
-        if is_persona_question(query):
-            if fires(faults, "persona_failure", self.build, query):
-                return BotReply(HUMAN_CLAIMS[int(salt * len(HUMAN_CLAIMS))], None, 0.0, "persona_failure")
-            return BotReply(self._phrase(PERSONA_ANSWER), None, 0.0)
 
         best = self.kb.best(query)
         if best is None or best[1] < self.threshold:
@@ -173,4 +196,4 @@ class SupportBot:
         if fires(faults, "policy_violation", self.build, query):
             text = f"{text} {POLICY_VIOLATIONS[int(salt * len(POLICY_VIOLATIONS))]}"
             fault = "policy_violation" if fault is None else f"{fault}+policy_violation"
-        return BotReply(self._phrase(text), entry.id, score, fault)
+        return BotReply(text, entry.id, score, fault)

@@ -25,10 +25,11 @@ from typing import Any
 import httpx
 import uvicorn
 
+from llm_release.data.traffic import load_traffic_queries
 from llm_release.sandbox.faults import FaultSettings
 from llm_release.sandbox.gateway import create_gateway_app
 from llm_release.sandbox.model_server import create_model_server_app
-from llm_release.sandbox.replayer import TrafficReplayer, load_traffic_queries
+from llm_release.sandbox.replayer import TrafficReplayer
 from llm_release.suites.knowledge_base import KnowledgeBase
 
 log = logging.getLogger(__name__)

@@ -83,7 +83,7 @@ class DriftResult:
     verdict: DriftVerdict
     reason: str
     clusters: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CLUSTER_COLUMNS))
-    """One row per cluster, largest share change first; empty when nothing was measured."""
+    """One row per bin (the k clusters and "novel"), largest share change first; empty when not measured."""
     null_divergences: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property

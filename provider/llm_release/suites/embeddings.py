@@ -81,8 +81,7 @@ class SentenceEmbedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
-                for name, value in _OFFLINE_ENV.items():
-                    os.environ.setdefault(name, value)
+                os.environ.update(_OFFLINE_ENV)
                 try:
                     from sentence_transformers import SentenceTransformer
 

@@ -24,8 +24,6 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 UNREACHABLE_LIMIT_POLLS = 10
-NOW_CURSOR = 2**62
-"""A sample cursor from the future: the gateway clamps it to "now", so no old samples are fetched."""
 
 
 class RolloutDwellTrigger(BaseTrigger):
@@ -136,8 +134,8 @@ class RolloutDwellTrigger(BaseTrigger):
         quality = LiveQuality(hour_seconds=hour, min_for_metric=max(1, self.min_live_samples))
         baseline_quality = LiveQuality(hour_seconds=hour, min_for_metric=max(1, self.min_live_samples))
         first = prev = await metrics.ascrape()
-        _, cursor = await samples.afetch(self.candidate_backend, "live", since=NOW_CURSOR, limit=1)
-        _, base_cursor = await samples.afetch(self.baseline_backend, "live", since=NOW_CURSOR, limit=1)
+        cursor = await samples.acursor_now(self.candidate_backend, "live")
+        base_cursor = await samples.acursor_now(self.baseline_backend, "live")
         history: list[Any] = []
         holds: list[str] = []
         clean = 0.0

@@ -1,0 +1,266 @@
+"""Adversarial paraphrase suite (spec section 3): the core query set paraphrased 5 ways.
+
+A support bot that answers "How do I reset my password?" correctly but "I can't remember my password,
+how do I get a new one?" wrongly is brittle in a way an average score hides. The suite asks every
+paraphrase once, judges each answer with the ``ReferenceJudge`` against the group's shared reference,
+and measures how much the judge score moves inside each group of paraphrases.
+
+Metrics (``ParaphraseResult.metrics``, flat ``dict[str, float]``; NaN = not measurable):
+
+* ``paraphrase_scs_variance``: mean over groups of the population variance (``numpy.var``) of the
+  judge scores within the group; the spec's gate is "< 0.06" (``policy.adversarial.paraphrase``).
+* ``paraphrase_max_group_variance``: the worst group's variance (which intent is brittle).
+* ``paraphrase_groups``, ``paraphrase_n`` (items asked), ``paraphrase_errors`` (calls without an answer),
+  ``paraphrase_scs_mean`` (mean judge score over all items).
+
+Fail closed: a failed call scores 0, so a model that answers some paraphrases and errors on others is
+inconsistent, not excused. A group in which *no* call was answered would have variance 0 and look
+perfectly consistent, so it makes ``paraphrase_scs_variance`` NaN instead: nothing was measured, and
+the gate fails rather than passing on silence. Consistently wrong answers are consistent (variance 0):
+correctness is the SCS gates' job, not this one's.
+
+The shipped set (``data/paraphrase_set.jsonl``): 20 knowledge-base intents across all categories x 5
+hand-written paraphrases that repeat no eval, validation or KB question; reference, required facts and
+escalation label are the KB entry's. The sandbox's stable build scores 0.02 on it (four paraphrases
+defeat its TF-IDF retrieval) and the candidate with 30% hallucination 0.10.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llm_release.suites._common import NAN, call_client, mean
+from llm_release.suites.datasets import DatasetError, Schema, is_missing, read_records, require_columns
+from llm_release.suites.judge import ReferenceJudge
+from llm_release.suites.types import ChatClient
+
+SHIPPED_FILE = "paraphrase_set.jsonl"
+VARIANTS_PER_QUERY = 5
+"""Spec: 'core query set paraphrased 5 ways' (``policy.adversarial.paraphrase.variants_per_query``)."""
+GROUP_SHARED_FIELDS = ("kb_id", "reference", "required_facts", "expects_escalation")
+"""Paraphrases of one query ask the same thing, so they share what a correct answer must contain."""
+
+ITEM_COLUMNS = [
+    "id", "group_id", "kb_id", "query", "response", "score", "correct", "hallucinated", "escalated",
+    "expects_escalation", "latency_ms", "error", "reasons",
+]
+GROUP_COLUMNS = [
+    "group_id", "kb_id", "n", "answered", "variance", "mean_score", "min_score", "max_score",
+    "worst_id", "worst_query",
+]
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"expected a string, got {type(value).__name__}"
+    return None if value.strip() else "must not be blank"
+
+
+def _boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"expected true/false, got {type(value).__name__}"
+
+
+def _facts(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return f"expected a list of strings, got {type(value).__name__}"
+    for position, item in enumerate(value):
+        reason = _text(item)
+        if reason:
+            return f"item {position}: {reason}"
+    return None
+
+
+def _facts_in_reference(record: dict[str, Any]) -> tuple[str, str] | None:
+    reference = record["reference"].lower()
+    missing = [fact for fact in record["required_facts"] if fact.lower() not in reference]
+    return ("required_facts", f"not found in reference: {missing}") if missing else None
+
+
+PARAPHRASE_SCHEMA = Schema(
+    "paraphrase item",
+    {
+        "id": _text,
+        "group_id": _text,
+        "kb_id": _text,
+        "query": _text,
+        "reference": _text,
+        "required_facts": _facts,
+        "expects_escalation": _boolean,
+    },
+    _facts_in_reference,
+)
+
+
+def shipped_paraphrase_path() -> Path:
+    return Path(str(resources.files("llm_release.data").joinpath(SHIPPED_FILE)))
+
+
+def normalise_wording(query: str) -> str:
+    """Lower case, punctuation and spacing removed: two queries equal under this are not paraphrases."""
+    return " ".join(re.sub(r"[^\w]+", " ", query.lower()).split())
+
+
+def _line_numbers(path: Path) -> dict[str, int]:
+    """id -> line number, for group-level errors (the records were already parsed and validated)."""
+    numbers: dict[str, int] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            numbers[json.loads(line)["id"]] = number
+    return numbers
+
+
+def _comparable(value: Any) -> Any:
+    """Lists, tuples and arrays compare by content (a caller's DataFrame may hold any of them)."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return tuple(str(item) for item in value)
+    return None if is_missing(value) else value
+
+
+def check_groups(items: pd.DataFrame, variants_per_query: int | None, where: Any) -> None:
+    """Group rules; ``where(item_id, field, reason)`` builds the error message.
+
+    Every group has ``variants_per_query`` items (at least 2 when None: one query has no variance),
+    the items share ``GROUP_SHARED_FIELDS`` and no two of them are the same words in another case or
+    punctuation.
+    """
+    minimum = 2 if variants_per_query is None else variants_per_query
+    for group_id, group in items.groupby("group_id", sort=False):
+        first = group.iloc[0]
+        if len(group) < minimum or (variants_per_query is not None and len(group) != variants_per_query):
+            wanted = f"exactly {variants_per_query}" if variants_per_query is not None else "at least 2"
+            raise DatasetError(where(first["id"], "group_id",
+                                     f"group {group_id!r} has {len(group)} item(s), {wanted} required"))
+        seen: dict[str, str] = {}
+        for row in group.itertuples(index=False):
+            for name in GROUP_SHARED_FIELDS:
+                if _comparable(getattr(row, name)) != _comparable(first[name]):
+                    raise DatasetError(where(row.id, name, f"differs from {first['id']!r} in group {group_id!r}"))
+            wording = normalise_wording(row.query)
+            if wording in seen:
+                raise DatasetError(where(row.id, "query", f"same wording as {seen[wording]!r}: not a paraphrase"))
+            seen[wording] = row.id
+
+
+def load_paraphrase_set(
+    path: str | Path | None = None,
+    variants_per_query: int | None = VARIANTS_PER_QUERY,
+    kb: Any = None,
+) -> pd.DataFrame:
+    """Load and validate a paraphrase set (default: the shipped one).
+
+    Errors name ``file:line: field``. With ``kb``, every ``kb_id`` must name a knowledge-base entry.
+    """
+    source = shipped_paraphrase_path() if path is None else Path(path)
+    records = read_records(source, PARAPHRASE_SCHEMA)
+    frame = pd.DataFrame(records, columns=PARAPHRASE_SCHEMA.columns, dtype=object)
+    frame["expects_escalation"] = frame["expects_escalation"].astype(bool)
+    lines = _line_numbers(source)
+
+    def where(item_id: str, field: str, reason: str) -> str:
+        return f"{source}:{lines.get(item_id, '?')}: field '{field}': {reason}"
+
+    check_groups(frame, variants_per_query, where)
+    if kb is not None:
+        known = {entry.id for entry in kb.entries}
+        for item_id, kb_id in zip(frame["id"], frame["kb_id"], strict=True):
+            if kb_id not in known:
+                raise DatasetError(where(item_id, "kb_id", f"no knowledge-base entry {kb_id!r}"))
+    return frame
+
+
+@dataclass
+class ParaphraseResult:
+    """Metrics for MLflow/XCom, per-item evidence and the per-group variances behind them."""
+
+    metrics: dict[str, float]
+    items: pd.DataFrame
+    groups: pd.DataFrame
+    """One row per group, most inconsistent first."""
+
+    def unstable_groups(self, max_variance: float) -> pd.DataFrame:
+        """Groups at or above ``max_variance`` (for reviewers: which intents are brittle)."""
+        return self.groups[~(self.groups["variance"] < max_variance)].reset_index(drop=True)
+
+
+def _group_rows(evidence: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for group_id, group in evidence.groupby("group_id", sort=False):
+        scores = group["score"].to_numpy(dtype=float)
+        answered = int(group["error"].isna().sum())
+        worst = group.iloc[int(np.argmin(scores))]
+        rows.append({
+            "group_id": group_id,
+            "kb_id": group["kb_id"].iloc[0],
+            "n": len(group),
+            "answered": answered,
+            "variance": float(np.var(scores)) if answered else NAN,
+            "mean_score": float(scores.mean()),
+            "min_score": float(scores.min()),
+            "max_score": float(scores.max()),
+            "worst_id": worst["id"],
+            "worst_query": worst["query"],
+        })
+    return rows
+
+
+def run_paraphrase_suite(
+    client: ChatClient,
+    items_df: pd.DataFrame,
+    judge: ReferenceJudge,
+    variants_per_query: int | None = None,
+) -> ParaphraseResult:
+    """Ask every paraphrase once and measure score variance within groups (module docstring).
+
+    ``items_df`` has the paraphrase-set columns (``load_paraphrase_set``); ``variants_per_query``
+    additionally requires that many items per group (pass the policy's value to enforce the spec).
+    """
+    require_columns(items_df, PARAPHRASE_SCHEMA, "paraphrase items")
+    items = items_df.reset_index(drop=True)
+    check_groups(items, variants_per_query,
+                 lambda item_id, field, reason: f"paraphrase items: item {item_id!r}: field '{field}': {reason}")
+    completions = call_client(client, [str(q) for q in items["query"]])
+
+    rows: list[dict[str, Any]] = []
+    for item, completion in zip(items.itertuples(index=False), completions, strict=True):
+        expects = bool(item.expects_escalation)
+        if completion.ok:
+            verdict = judge.judge(item.query, completion.text, reference=item.reference,
+                                  required_facts=tuple(item.required_facts), expects_escalation=expects,
+                                  kb_id=None if is_missing(item.kb_id) else item.kb_id)
+            score, correct, hallucinated, escalated = (verdict.score, verdict.correct, verdict.hallucinated,
+                                                       verdict.escalated)
+            reasons: Sequence[str] = list(verdict.reasons)
+        else:
+            score, correct, hallucinated, escalated = 0.0, False, False, False
+            reasons = [f"call failed: {completion.error}"]
+        rows.append({
+            "id": item.id, "group_id": item.group_id, "kb_id": None if is_missing(item.kb_id) else item.kb_id,
+            "query": item.query,
+            "response": completion.text, "score": float(score), "correct": correct,
+            "hallucinated": hallucinated, "escalated": escalated, "expects_escalation": expects,
+            "latency_ms": completion.latency_ms, "error": None if completion.ok else completion.error or "no text",
+            "reasons": list(reasons),
+        })
+    evidence = pd.DataFrame(rows, columns=ITEM_COLUMNS)
+    groups = pd.DataFrame(_group_rows(evidence), columns=GROUP_COLUMNS)
+    variances = groups["variance"].to_numpy(dtype=float)
+    measured = bool(len(variances)) and bool(np.isfinite(variances).all())
+    metrics: dict[str, float] = {
+        "paraphrase_scs_variance": float(variances.mean()) if measured else NAN,
+        "paraphrase_max_group_variance": float(variances.max()) if measured else NAN,
+        "paraphrase_groups": float(len(groups)),
+        "paraphrase_n": float(len(evidence)),
+        "paraphrase_errors": float(evidence["error"].notna().sum()),
+        "paraphrase_scs_mean": mean(evidence["score"].tolist()),
+    }
+    groups = groups.sort_values(["variance", "group_id"], ascending=[False, True], na_position="first")
+    return ParaphraseResult(metrics=metrics, items=evidence, groups=groups.reset_index(drop=True))

@@ -1,0 +1,292 @@
+"""Adversarial paraphrase suite: the shipped set, its loader's errors and the variance metric."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llm_release.suites.datasets import DatasetError, load_eval_set, load_validation_set
+from llm_release.suites.judge import Judgement, ReferenceJudge
+from llm_release.suites.knowledge_base import KnowledgeBase
+from llm_release.suites.paraphrase import (
+    load_paraphrase_set,
+    normalise_wording,
+    run_paraphrase_suite,
+    shipped_paraphrase_path,
+)
+from llm_release.suites.types import Completion
+
+SPEC_MAX_VARIANCE = 0.06
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.load()
+
+
+@pytest.fixture(scope="module")
+def judge(kb: KnowledgeBase) -> ReferenceJudge:
+    return ReferenceJudge(kb)
+
+
+@pytest.fixture(scope="module")
+def items(kb: KnowledgeBase) -> pd.DataFrame:
+    return load_paraphrase_set(kb=kb)
+
+
+class FunctionClient:
+    """ChatClient whose answer to a prompt is ``answer(prompt)``; None means the call failed."""
+
+    def __init__(self, answer: Callable[[str], str | None]) -> None:
+        self.answer = answer
+        self.calls = 0
+
+    def complete_batch(self, prompts: Sequence[str]) -> list[Completion]:
+        self.calls += 1
+        out = []
+        for prompt in prompts:
+            text = self.answer(prompt)
+            if text is None:
+                out.append(Completion(prompt=prompt, text=None, latency_ms=5.0, error="HTTP 503",
+                                      status_code=503))
+            else:
+                out.append(Completion(prompt=prompt, text=text, latency_ms=5.0))
+        return out
+
+
+class RaisingClient:
+    def complete_batch(self, prompts: Sequence[str]) -> list[Completion]:
+        raise ConnectionError("endpoint unreachable")
+
+
+def answers_by_query(items: pd.DataFrame, pick: Callable[[Any], str | None]) -> Callable[[str], str | None]:
+    table = {row.query: pick(row) for row in items.itertuples(index=False)}
+    return lambda prompt: table[prompt]
+
+
+def wrong_answer(kb: KnowledgeBase, kb_id: str) -> str:
+    """The answer of a different KB entry: fluent, on-topic for someone, wrong for this query."""
+    other = next(e for e in kb.entries if e.id != kb_id and not e.escalate)
+    return other.answer
+
+
+# ----------------------------------------------------------------------------- shipped data
+def test_shipped_set_is_twenty_intents_paraphrased_five_ways(items: pd.DataFrame, kb: KnowledgeBase) -> None:
+    assert len(items) == 100
+    sizes = items.groupby("group_id").size()
+    assert len(sizes) == 20 and set(sizes) == {5}
+    categories = {kb.get(kb_id).category for kb_id in items["kb_id"]}
+    assert len(categories) >= 7, categories
+    assert items["expects_escalation"].any() and not items["expects_escalation"].all()
+    for row in items.itertuples(index=False):
+        entry = kb.get(row.kb_id)
+        assert row.reference == entry.answer
+        assert tuple(row.required_facts) == entry.facts
+        assert row.expects_escalation == entry.escalate
+
+
+def test_shipped_paraphrases_are_new_wordings(items: pd.DataFrame, kb: KnowledgeBase) -> None:
+    existing = {normalise_wording(q) for q in [*load_eval_set()["query"], *load_validation_set()["query"]]}
+    existing |= {normalise_wording(q) for entry in kb.entries for q in entry.questions}
+    wordings = [normalise_wording(q) for q in items["query"]]
+    assert len(set(wordings)) == len(wordings)
+    assert not set(wordings) & existing
+
+
+def test_stable_sandbox_bot_passes_and_hallucinating_candidate_fails(items: pd.DataFrame, kb: KnowledgeBase,
+                                                                     judge: ReferenceJudge) -> None:
+    """The shipped set and the spec's 0.06 line separate a sound build from a faulty one."""
+    from llm_release.sandbox.bot import SupportBot
+    from llm_release.sandbox.faults import FaultSettings
+
+    def bot_client(build: str, faults: FaultSettings) -> FunctionClient:
+        bot = SupportBot(kb, build)
+        return FunctionClient(lambda prompt: bot.reply(prompt, faults).text)
+
+    stable = run_paraphrase_suite(bot_client("stable", FaultSettings()), items, judge, variants_per_query=5)
+    faulty = run_paraphrase_suite(bot_client("candidate", FaultSettings(hallucination_rate=0.3)), items, judge)
+    assert stable.metrics["paraphrase_scs_variance"] < SPEC_MAX_VARIANCE
+    assert faulty.metrics["paraphrase_scs_variance"] > SPEC_MAX_VARIANCE
+    assert faulty.metrics["paraphrase_scs_mean"] < stable.metrics["paraphrase_scs_mean"]
+
+
+# ----------------------------------------------------------------------------- metric
+def test_consistent_correct_answers_have_zero_variance(items: pd.DataFrame, judge: ReferenceJudge) -> None:
+    client = FunctionClient(answers_by_query(items, lambda row: row.reference))
+    result = run_paraphrase_suite(client, items, judge)
+    assert client.calls == 1
+    assert result.metrics["paraphrase_scs_variance"] == pytest.approx(0.0, abs=1e-12)
+    assert result.metrics["paraphrase_max_group_variance"] == pytest.approx(0.0, abs=1e-12)
+    assert result.metrics["paraphrase_groups"] == 20
+    assert result.metrics["paraphrase_n"] == 100
+    assert result.metrics["paraphrase_errors"] == 0
+    assert result.metrics["paraphrase_scs_mean"] > 0.95
+    assert result.items["correct"].all()
+    assert list(result.items["id"]) == list(items["id"])
+
+
+def test_answers_right_for_some_paraphrases_and_wrong_for_others_exceed_the_limit(
+        items: pd.DataFrame, kb: KnowledgeBase, judge: ReferenceJudge) -> None:
+    position = {row.id: int(row.id.rsplit("-", 1)[1]) for row in items.itertuples(index=False)}
+
+    def pick(row: Any) -> str:  # paraphrases 1-3 answered correctly, 4-5 with another intent's answer
+        return row.reference if position[row.id] <= 3 else wrong_answer(kb, row.kb_id)
+
+    result = run_paraphrase_suite(FunctionClient(answers_by_query(items, pick)), items, judge)
+    assert result.metrics["paraphrase_scs_variance"] > SPEC_MAX_VARIANCE
+    per_group = result.items.groupby("group_id")["score"].agg(lambda s: float(np.var(s.to_numpy())))
+    assert result.metrics["paraphrase_scs_variance"] == pytest.approx(per_group.mean())
+    assert result.metrics["paraphrase_max_group_variance"] == pytest.approx(per_group.max())
+    assert len(result.unstable_groups(SPEC_MAX_VARIANCE)) > 0
+    assert list(result.groups["variance"]) == sorted(result.groups["variance"], reverse=True)
+    assert set(result.groups["worst_id"].map(position)) <= {4, 5}
+
+
+def test_consistently_wrong_answers_are_consistent_but_score_low(items: pd.DataFrame, kb: KnowledgeBase,
+                                                                 judge: ReferenceJudge) -> None:
+    result = run_paraphrase_suite(
+        FunctionClient(answers_by_query(items, lambda row: wrong_answer(kb, row.kb_id))), items, judge)
+    assert result.metrics["paraphrase_scs_variance"] < 0.01
+    assert result.metrics["paraphrase_scs_mean"] < 0.5
+
+
+def test_failed_call_scores_zero_and_makes_its_group_inconsistent(items: pd.DataFrame,
+                                                                 judge: ReferenceJudge) -> None:
+    failing_id = items["id"].iloc[0]
+    failing_query = items["query"].iloc[0]
+    client = FunctionClient(answers_by_query(
+        items, lambda row: None if row.query == failing_query else row.reference))
+    result = run_paraphrase_suite(client, items, judge)
+    assert result.metrics["paraphrase_errors"] == 1
+    failed = result.items.set_index("id").loc[failing_id]
+    assert failed["score"] == 0.0 and not failed["correct"] and failed["error"] == "HTTP 503"
+    assert "call failed" in failed["reasons"][0]
+    worst = result.groups.iloc[0]
+    assert worst["group_id"] == items["group_id"].iloc[0] and worst["answered"] == 4
+    assert worst["variance"] == pytest.approx(np.var([0.0, 1.0, 1.0, 1.0, 1.0]), abs=0.02)
+
+
+def test_a_group_with_no_answers_is_not_measured(items: pd.DataFrame, judge: ReferenceJudge) -> None:
+    silent_group = items["group_id"].iloc[0]
+    silent = set(items.loc[items["group_id"] == silent_group, "query"])
+    client = FunctionClient(answers_by_query(items, lambda row: None if row.query in silent else row.reference))
+    result = run_paraphrase_suite(client, items, judge)
+    assert math.isnan(result.metrics["paraphrase_scs_variance"])
+    assert math.isnan(result.metrics["paraphrase_max_group_variance"])
+    assert result.metrics["paraphrase_errors"] == 5
+
+
+def test_a_client_that_raises_fails_closed(items: pd.DataFrame, judge: ReferenceJudge) -> None:
+    result = run_paraphrase_suite(RaisingClient(), items, judge)
+    assert math.isnan(result.metrics["paraphrase_scs_variance"])
+    assert result.metrics["paraphrase_errors"] == 100
+    assert result.metrics["paraphrase_scs_mean"] == 0.0
+    assert result.items["error"].str.contains("ConnectionError").all()
+
+
+class TableJudge:
+    """Stands in for ReferenceJudge: the score of a response is looked up, nothing else matters."""
+
+    def __init__(self, scores: dict[str, float]) -> None:
+        self.scores = scores
+
+    def judge(self, query: str, response: str | None, **_: Any) -> Judgement:
+        score = self.scores[query]
+        return Judgement(score=score, correct=score >= 0.7, hallucinated=False, escalated=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=6), min_size=1, max_size=6))
+def test_variance_metric_is_the_mean_of_population_variances(groups: list[list[float]]) -> None:
+    rows, scores = [], {}
+    for g, group in enumerate(groups):
+        for i, score in enumerate(group):
+            query = f"question {g} variant {i}"
+            scores[query] = score
+            rows.append({"id": f"q{g}-{i}", "group_id": f"g{g}", "kb_id": "k", "query": query,
+                         "reference": "ref", "required_facts": [], "expects_escalation": False})
+    result = run_paraphrase_suite(FunctionClient(lambda p: "an answer"), pd.DataFrame(rows),
+                                  TableJudge(scores))  # type: ignore[arg-type]
+    expected = [float(np.var(group)) for group in groups]
+    assert result.metrics["paraphrase_scs_variance"] == pytest.approx(float(np.mean(expected)), abs=1e-9)
+    assert result.metrics["paraphrase_max_group_variance"] == pytest.approx(max(expected), abs=1e-9)
+    assert 0.0 <= result.metrics["paraphrase_scs_variance"] <= 0.25
+
+
+# ----------------------------------------------------------------------------- caller-built frames
+def test_caller_frame_needs_at_least_two_paraphrases_per_group(items: pd.DataFrame,
+                                                               judge: ReferenceJudge) -> None:
+    lonely = items.drop(index=items.index[(items["group_id"] == items["group_id"].iloc[0])][1:])
+    with pytest.raises(DatasetError, match=r"item 'para-[a-z-]+-1': field 'group_id'.*1 item\(s\)"):
+        run_paraphrase_suite(FunctionClient(lambda p: "x"), lonely, judge)
+    with pytest.raises(DatasetError, match="exactly 5"):
+        run_paraphrase_suite(FunctionClient(lambda p: "x"), items.iloc[:4], judge, variants_per_query=5)
+
+
+def test_caller_frame_with_missing_column_is_rejected(items: pd.DataFrame, judge: ReferenceJudge) -> None:
+    with pytest.raises(DatasetError, match=r"missing column.*reference"):
+        run_paraphrase_suite(FunctionClient(lambda p: "x"), items.drop(columns=["reference"]), judge)
+
+
+# ----------------------------------------------------------------------------- loader errors
+def _records() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in shipped_paraphrase_path().read_text().splitlines()[:10]]
+
+
+def _write(tmp_path: Path, records: list[dict[str, Any]], raw: str | None = None) -> Path:
+    path = tmp_path / "paraphrases.jsonl"
+    path.write_text(raw if raw is not None else "".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_small_valid_file_loads(tmp_path: Path, kb: KnowledgeBase) -> None:
+    frame = load_paraphrase_set(_write(tmp_path, _records()), kb=kb)
+    assert len(frame) == 10 and frame["group_id"].nunique() == 2
+
+
+@pytest.mark.parametrize(
+    ("mutate", "line", "field", "reason"),
+    [
+        (lambda r: r[2].pop("reference"), 3, "reference", "missing"),
+        (lambda r: r[3].update(extra=1), 4, "extra", "unknown field"),
+        (lambda r: r[1].update(query="  "), 2, "query", "must not be blank"),
+        (lambda r: r[4].update(expects_escalation="no"), 5, "expects_escalation", "true/false"),
+        (lambda r: r[6].update(required_facts=["not in the answer"]), 7, "required_facts", "not found"),
+        (lambda r: r[7].update(id=r[0]["id"]), 8, "id", "duplicate"),
+        (lambda r: r.pop(9), 6, "group_id", "has 4 item"),
+        (lambda r: r[8].update(reference=r[0]["reference"], required_facts=r[0]["required_facts"]),
+         9, "reference", "differs from"),
+        (lambda r: r[3].update(query=r[1]["query"].upper().replace("?", " ?!")), 4, "query", "same wording"),
+        (lambda r: [x.update(kb_id="no-such-entry") for x in r[5:]], 6, "kb_id", "no knowledge-base entry"),
+    ],
+    ids=["missing", "unknown", "blank", "bool", "fact", "dup-id", "group-size", "shared-field", "wording",
+         "kb-id"],
+)
+def test_loader_errors_name_file_line_and_field(tmp_path: Path, kb: KnowledgeBase, mutate: Any, line: int,
+                                                field: str, reason: str) -> None:
+    records = _records()
+    mutate(records)
+    path = _write(tmp_path, records)
+    with pytest.raises(DatasetError) as info:
+        load_paraphrase_set(path, kb=kb)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: field '{field}'"), message
+    assert reason in message
+
+
+def test_loader_rejects_bad_json_and_empty_files(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"paraphrases.jsonl:2: not valid JSON"):
+        load_paraphrase_set(_write(tmp_path, [], raw=json.dumps(_records()[0]) + "\n{oops\n"))
+    with pytest.raises(DatasetError, match="no paraphrase item records"):
+        load_paraphrase_set(_write(tmp_path, [], raw="\n"))
+    with pytest.raises(DatasetError, match="cannot read"):
+        load_paraphrase_set(tmp_path / "absent.jsonl")
