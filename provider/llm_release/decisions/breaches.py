@@ -12,6 +12,10 @@ Evaluation modes (see ``llm_release.policy.triggers``):
   a window not starting where the previous ended) ends the run. A short history is never sustained.
 - ``window``: aggregate over samples ending in the trailing ``minutes``: a ratio of summed counts when
   ``ratio_of`` is set and every sample has the counts; otherwise the worst sample value (conservative).
+- ``ratio_of`` with ``min_count`` (window or sustained): the summed counts reach further back than
+  ``minutes`` until the denominator holds ``min_count`` events, and fewer in the whole history leave
+  the trigger unmeasured. Sustained then means the rate over at least the last ``minutes`` (and
+  enough events) is over the line, with a history covering ``minutes``.
 
 Time is in seconds; ``minute_seconds`` says how long a policy minute is (60, or less in a time-scaled
 sandbox run). The most severe action wins: rollback > pause > hold > ok; ``page`` hits ask a human.
@@ -112,7 +116,54 @@ def _sample(trigger: Trigger, samples: Sequence[MetricSample], threshold: float,
     return None, "no sample has a value"
 
 
+def _has_counts(trigger: Trigger, samples: Sequence[MetricSample]) -> bool:
+    """Every sample carries the ratio's counts (else evaluate the metric's values, conservatively)."""
+    assert trigger.ratio_of is not None
+    names = (trigger.ratio_of.numerator, trigger.ratio_of.denominator)
+    return all(_value(s, name) is not None for s in samples for name in names)
+
+
+def _ratio(trigger: Trigger, samples: Sequence[MetricSample], m: float) -> tuple[float, float, float] | str:
+    """Summed (numerator, denominator, covered minutes) over the trailing ``minutes``, reaching further
+    back until the denominator reaches ``min_count``; a reason string when that cannot be done."""
+    assert trigger.ratio_of is not None
+    now = samples[-1].ts
+    span = (trigger.minutes or 0) * m
+    needed = trigger.min_count or 1
+    num = den = 0.0
+    start = now
+    for sample in reversed(samples):
+        if sample.ts <= now - span + _EPS and den >= needed:
+            break
+        n, d = _value(sample, trigger.ratio_of.numerator), _value(sample, trigger.ratio_of.denominator)
+        if n is None or d is None:
+            return f"no {trigger.ratio_of.numerator}/{trigger.ratio_of.denominator} counts in a sample"
+        num, den, start = num + n, den + d, sample.start
+    if den < needed:
+        return f"only {den:g} {trigger.ratio_of.denominator} (< {needed}) so far"
+    return num, den, (now - start) / m
+
+
+def _ratio_verdict(trigger: Trigger, samples: Sequence[MetricSample], threshold: float, m: float, sustained: bool):
+    """Window and sustained evaluation of a ratio trigger on summed counts with enough evidence.
+
+    Sustained additionally needs a history covering ``minutes``: the rate over (at least) the last
+    ``minutes`` is above the line, so a one-poll blip cannot fire it.
+    """
+    result = _ratio(trigger, samples, m)
+    if isinstance(result, str):
+        return None, result
+    num, den, covered = result
+    if sustained and (samples[-1].ts - samples[0].start) < (trigger.minutes or 0) * m - _EPS:
+        return None, ""  # history shorter than the span: not sustained yet
+    value = num / den
+    detail = f"{num:g}/{den:g} over {covered:g} min (>= {trigger.minutes:g})"
+    return (value, detail) if compare(value, trigger.op, threshold) else (None, "")
+
+
 def _sustained(trigger: Trigger, samples: Sequence[MetricSample], threshold: float, m: float):
+    if trigger.ratio_of is not None and _has_counts(trigger, samples):
+        return _ratio_verdict(trigger, samples, threshold, m, sustained=True)
     latest = samples[-1]
     latest_value = _value(latest, trigger.metric)
     if latest_value is None:
@@ -148,6 +199,8 @@ def _sustained(trigger: Trigger, samples: Sequence[MetricSample], threshold: flo
 
 
 def _window(trigger: Trigger, samples: Sequence[MetricSample], threshold: float, m: float):
+    if trigger.ratio_of is not None and trigger.min_count is not None and _has_counts(trigger, samples):
+        return _ratio_verdict(trigger, samples, threshold, m, sustained=False)
     now = samples[-1].ts
     span = (trigger.minutes or 0) * m
     inside = [s for s in samples if s.ts > now - span + _EPS]

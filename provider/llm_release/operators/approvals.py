@@ -97,7 +97,7 @@ class ApprovalRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):
         rel = self.release(context)
         score = context["ti"].xcom_pull(task_ids="stage_3_staging.decision_score")
         band = score["score"]["band"] if score else None
-        roles = required_approvers(self.config.release_policy, rel["risk"], band)
+        roles = required_approvers(self.config.release_policy, rel["risk"]["level"], band)
         missing = [r for r in roles if not self.config.approvers.get(r)]
         if missing:
             raise AirflowFailException(

@@ -45,6 +45,10 @@ class Trigger(StrictModel):
     applies_to_phases: list[Identifier] | None = None
     """None: every live rollout phase."""
     ratio_of: RatioCounts | None = None
+    min_count: int | None = Field(default=None, ge=1)
+    """Ratio triggers: fewest denominator events (e.g. requests) an evaluation may rest on. The window
+    reaches further back until it holds that many; with fewer in the whole history the trigger is
+    unmeasured, never a hit (one error in two requests is not "an error rate of 50 %")."""
     max_gap_minutes: Positive = Field(default=1.0)
     """Sustained only: a longer gap between consecutive samples breaks the run."""
     description: str = ""
@@ -55,6 +59,8 @@ class Trigger(StrictModel):
             raise ValueError(f"evaluation {self.evaluation!r} needs minutes")
         if self.evaluation == "instant" and self.minutes is not None:
             raise ValueError("evaluation 'instant' takes no minutes")
-        if self.ratio_of is not None and self.evaluation != "window":
-            raise ValueError("ratio_of is only used by evaluation 'window'")
+        if self.ratio_of is not None and self.evaluation not in ("window", "sustained"):
+            raise ValueError("ratio_of is only used by evaluations 'window' and 'sustained'")
+        if self.min_count is not None and self.ratio_of is None:
+            raise ValueError("min_count needs ratio_of (it counts the ratio's denominator)")
         return self

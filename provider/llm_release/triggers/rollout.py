@@ -44,6 +44,7 @@ class RolloutDwellTrigger(BaseTrigger):
         max_seconds: float,
         triggers: list[dict[str, Any]] | None = None,
         min_live_samples: int = 0,
+        min_requests: int = 1,
         min_shadow_samples: int = 0,
         shadow_since: int = 0,
     ) -> None:
@@ -60,6 +61,7 @@ class RolloutDwellTrigger(BaseTrigger):
         self.max_seconds = float(max_seconds)
         self.triggers = list(triggers or [])
         self.min_live_samples = int(min_live_samples)
+        self.min_requests = int(min_requests)
         self.min_shadow_samples = int(min_shadow_samples)
         self.shadow_since = int(shadow_since)
 
@@ -79,6 +81,7 @@ class RolloutDwellTrigger(BaseTrigger):
                 "max_seconds": self.max_seconds,
                 "triggers": self.triggers,
                 "min_live_samples": self.min_live_samples,
+                "min_requests": self.min_requests,
                 "min_shadow_samples": self.min_shadow_samples,
                 "shadow_since": self.shadow_since,
             },
@@ -186,19 +189,15 @@ class RolloutDwellTrigger(BaseTrigger):
             last = now
             prev = cur
             phase_stats = window_stats(first, cur, self.candidate_backend, "live")
-            if (
-                clean >= self.dwell_seconds
-                and quality.total >= self.min_live_samples
-                and phase_stats.requests > 0
-            ):
+            enough = quality.total >= self.min_live_samples and phase_stats.requests >= self.min_requests
+            if clean >= self.dwell_seconds and enough:
                 return self._end(
                     "done", None, history, holds, now - start, phase=(phase_stats, quality, baseline_quality)
                 )
             if now - start >= self.max_seconds:
-                reason = (
-                    holds[-1]
-                    if holds
-                    else f"only {quality.total} judged live responses (< {self.min_live_samples})"
+                reason = holds[-1] if holds else (
+                    f"too little evidence: {phase_stats.requests:g} requests (need {self.min_requests}), "
+                    f"{quality.total} judged responses (need {self.min_live_samples})"
                 )
                 return self._end(
                     "failed", f"phase held past its limit: {reason}", history, holds, now - start
