@@ -93,6 +93,11 @@ def build_release_dag(
     cfg = config if not isinstance(config, (str, Path)) else load_release_config(config)
     policy = cfg.release_policy
     common = {"config_path": path}
+
+    def approval(task_id: str, role: str, purpose: str) -> RoleApprovalOperator:
+        return RoleApprovalOperator(task_id=task_id, role=role, role_title=policy.approvals.title(role),
+                                    purpose=purpose, approvers=cfg.users_for(role), **common)
+
     phases = [p for p in policy.rollout.phases if p.traffic_percent > 0]
     confirm_phases = {
         name for level in policy.risk.levels for name in level.mitigations.human_confirmation_before_phases
@@ -144,9 +149,7 @@ def build_release_dag(
                 continue_task_id="stage_2_validation.validated",
                 **common,
             )
-            human_review = RoleApprovalOperator(
-                task_id="human_review", role="ml_lead", purpose="stage 2 result review", **common
-            )
+            human_review = approval("human_review", "ml_lead", "stage 2 result review")
             validated = EmptyOperator(task_id="validated", trigger_rule=JOIN)
             chain_list(suites, gate2)
             gate2 >> route_review >> [human_review, validated]
@@ -168,9 +171,7 @@ def build_release_dag(
             roles = policy.approvals.role_ids()
             route = ApprovalRoutingOperator(task_id="route_approvals", **common)
             approvals = [
-                RoleApprovalOperator(
-                    task_id=f"approve_{role}", role=role, purpose="stage 4 release sign-off", **common
-                )
+                approval(f"approve_{role}", role, "stage 4 release sign-off")
                 for role in roles
             ]
             check = ApprovalCheckOperator(task_id="check_approvals", roles=roles, trigger_rule=JOIN, **common)
@@ -194,11 +195,8 @@ def build_release_dag(
                         continue_task_id=set_traffic.task_id,
                         **common,
                     )
-                    confirm = RoleApprovalOperator(
-                        task_id=f"confirm_{phase.name}",
-                        role="ml_lead",
-                        purpose=f"confirmation before {phase.traffic_percent}% traffic",
-                        **common,
+                    confirm = approval(
+                        f"confirm_{phase.name}", "ml_lead", f"confirmation before {phase.traffic_percent:g}% traffic"
                     )
                     route_confirm >> [confirm, set_traffic]
                     confirm >> set_traffic

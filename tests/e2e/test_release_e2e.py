@@ -82,6 +82,10 @@ def drive_run(
         if on_poll is not None:
             on_poll()
         for detail in admin.pending_approvals(dag_id, run_id):
+            # Answer only once the task is parked: Airflow 3.3 kills a task answered in the instant
+            # between writing its request and parking in awaiting_input.
+            if (detail.get("task_instance") or {}).get("state") != "awaiting_input":
+                continue
             task_id = task_id_of(detail)
             assert run_id_of(detail) == run_id
             user = users[role_of(task_id)]

@@ -43,7 +43,9 @@ def connection_extra(conn: Any) -> dict[str, Any]:
         raise ValueError(f"connection {conn.conn_id!r}: field 'extra' is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise ValueError(f"connection {conn.conn_id!r}: field 'extra' must be a JSON object")
-    return value
+    # custom form fields may be stored as ``extra__<conn_type>__<field>``: accept both spellings
+    prefix = f"extra__{conn.conn_type}__"
+    return {key.removeprefix(prefix): v for key, v in value.items()}
 
 
 class ModelEndpointHook(BaseHook):

@@ -36,10 +36,6 @@ Approve as **{role_title}** ({purpose}). Each role must be answered by a differe
 """
 
 
-def users_for(config: Any, role: str) -> list[dict[str, str]]:
-    return [{"id": user, "name": user} for user in config.users_for(role)]
-
-
 class RoleApprovalOperator(ReleaseOperatorBase, ApprovalOperator):
     """An approval for one role; its answer, with the responder's identity, goes to the audit trail.
 
@@ -50,18 +46,16 @@ class RoleApprovalOperator(ReleaseOperatorBase, ApprovalOperator):
     template_fields = ("config_path", "subject", "body")
     ui_color = "#fce5cd"
 
-    def __init__(self, *, role: str, purpose: str, config_path: str, **kwargs: Any) -> None:
-        from llm_release.policy import load_release_config
-
-        config = load_release_config(config_path)
-        title = config.release_policy.approvals.title(role)
+    def __init__(
+        self, *, role: str, role_title: str, purpose: str, approvers: list[str], config_path: str, **kwargs: Any
+    ) -> None:
         self.role = role
         self.purpose = purpose
         super().__init__(
             config_path=config_path,
-            subject=f"[{title}] {purpose}: {{{{ ti.xcom_pull(task_ids='prepare')['release_id'] }}}}",
-            body=APPROVAL_BODY.replace("{role_title}", title).replace("{purpose}", purpose),
-            assigned_users=users_for(config, role),
+            subject=f"[{role_title}] {purpose}: " "{{ ti.xcom_pull(task_ids='prepare')['release_id'] }}",
+            body=APPROVAL_BODY.replace("{role_title}", role_title).replace("{purpose}", purpose),
+            assigned_users=[{"id": user, "name": user} for user in approvers],
             **kwargs,
         )
 

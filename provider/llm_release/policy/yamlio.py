@@ -19,7 +19,11 @@ _NAMED_LIST_KEYS = ("name", "id", "metric", "gate")
 """Keys that identify items of a list, so an override can address ``phases: {canary_tier_2: {...}}``."""
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+# libyaml's C parser when PyYAML was built with it: parsing is most of a DAG file's parse time.
+_SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     """PyYAML keeps the last of two equal keys silently; in a policy that hides an edit, so refuse."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:

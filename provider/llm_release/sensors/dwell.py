@@ -43,6 +43,10 @@ class DwellSensorBase(ReleaseOperatorBase, BaseSensorOperator):
             timeout=timedelta(seconds=trigger.max_seconds + 120),
         )
 
+    def stage_budget_hours(self, stage_id: str) -> float:
+        """The spec's time budget of a stage (its upper bound), the ceiling for holding a phase."""
+        return next(s for s in self.config.release_policy.stages if s.id == stage_id).time_budget_max_hours
+
     def poke(self, context: Any) -> bool:
         raise AirflowFailException(f"{type(self).__name__} only runs deferred (it never pokes)")
 
@@ -72,9 +76,13 @@ class RolloutDwellSensor(DwellSensorBase):
                 dwell_seconds=dwell_s,
                 minute_seconds=60.0 * float(self.config.time_scale),
                 poll_seconds=self.poll_seconds(),
-                max_seconds=dwell_s * self.config.max_hold_factor + self.seconds(1.0),
+                max_seconds=max(
+                    dwell_s * self.config.max_hold_factor, self.seconds(self.stage_budget_hours("production"))
+                ),
                 triggers=triggers,
                 min_live_samples=self.config.live_sample_min,
+                # a phase must have seen enough requests to evaluate every ratio trigger on real evidence
+                min_requests=max((t["min_count"] or 1 for t in triggers if t.get("ratio_of")), default=1),
             )
         )
 
@@ -104,9 +112,7 @@ class ShadowDwellSensor(DwellSensorBase):
         start = context["ti"].xcom_pull(task_ids="stage_3_staging.start_shadow")
         dwell_s = self.seconds(plan["shadow_hours"])
         urls = MetricsSourceHook(self.config.connections.metrics_conn_id).endpoints()
-        budget_h = next(
-            s for s in self.config.release_policy.stages if s.id == "staging"
-        ).time_budget_max_hours
+        budget_h = self.stage_budget_hours("staging")
         self.defer_for(
             RolloutDwellTrigger(
                 mode="shadow",
