@@ -134,8 +134,8 @@ class RolloutDwellTrigger(BaseTrigger):
         metrics = GatewayMetricsSource(self.metrics_url)
         samples = GatewaySampleSource(self.samples_url)
         hour = 60 * self.minute_seconds
-        quality = LiveQuality(hour_seconds=hour, min_for_metric=max(1, self.min_live_samples))
-        baseline_quality = LiveQuality(hour_seconds=hour, min_for_metric=max(1, self.min_live_samples))
+        quality = LiveQuality(hour_seconds=hour, min_per_sample=self.min_live_samples)
+        baseline_quality = LiveQuality(hour_seconds=hour, min_per_sample=self.min_live_samples)
         first = prev = await metrics.ascrape()
         cursor = await samples.acursor_now(self.candidate_backend, "live")
         base_cursor = await samples.acursor_now(self.baseline_backend, "live")
@@ -266,12 +266,21 @@ def _window_metrics(stats: Any) -> dict[str, float | None]:
 
 
 class LiveQuality:
-    """Judged live responses of the candidate: SCS and hallucination over the trailing hour."""
+    """Judged live answers of one version, as the spec's "hourly sample" of quality.
 
-    def __init__(self, hour_seconds: float, min_for_metric: int = 1) -> None:
+    Answers collect into a sample that closes once it spans one (scaled) hour *and* holds at least
+    ``min_per_sample`` answers; SCS and hallucination rate are those of the latest closed sample. Each
+    trigger evaluation so rests on fresh, large-enough evidence, instead of re-testing a sliding
+    window of a handful of answers at every poll.
+    """
+
+    def __init__(self, hour_seconds: float, min_per_sample: int = 1) -> None:
         self.hour_seconds = hour_seconds
-        self.min_for_metric = min_for_metric
-        self.scored: list[tuple[float, float, bool]] = []
+        self.min_per_sample = max(1, min_per_sample)
+        self.scored: list[tuple[float, bool]] = []
+        self._open: list[tuple[float, bool]] = []
+        self._opened_at: float | None = None
+        self._latest: dict[str, float | None] = {"scs": None, "hallucination_rate": None}
         self._judge: Any = None
 
     @property
@@ -279,9 +288,9 @@ class LiveQuality:
         return len(self.scored)
 
     def add(self, samples: list[dict[str, Any]], now: float) -> None:
-        if not samples:
-            return
-        if self._judge is None:
+        if self._opened_at is None:
+            self._opened_at = now
+        if samples and self._judge is None:
             from llm_release.suites.judge import ReferenceJudge
             from llm_release.suites.knowledge_base import KnowledgeBase
 
@@ -290,23 +299,25 @@ class LiveQuality:
             if s.get("response") is None:
                 continue  # errors are counted by the metrics, not judged
             j = self._judge.judge(s["query"], s["response"])
-            self.scored.append((now, float(j.score), bool(j.hallucinated)))
-
-    def _recent(self, now: float) -> list[tuple[float, float, bool]]:
-        recent = [x for x in self.scored if now - x[0] <= self.hour_seconds]
-        return recent if len(recent) >= self.min_for_metric else self.scored
+            self._open.append((float(j.score), bool(j.hallucinated)))
+        if now - self._opened_at >= self.hour_seconds and len(self._open) >= self.min_per_sample:
+            self._latest = _quality(self._open)
+            self.scored.extend(self._open)
+            self._open, self._opened_at = [], now
 
     def metrics(self, now: float) -> dict[str, float | None]:
-        recent = self._recent(now)
-        if len(recent) < max(self.min_for_metric, 1):
-            return {"scs": None, "hallucination_rate": None}
-        return {
-            "scs": sum(x[1] for x in recent) / len(recent),
-            "hallucination_rate": sum(x[2] for x in recent) / len(recent),
-        }
+        """SCS and hallucination rate of the latest closed hourly sample (None before the first)."""
+        return dict(self._latest)
 
     def phase_scs(self) -> float | None:
-        return sum(x[1] for x in self.scored) / len(self.scored) if self.scored else None
+        return _quality(self.scored + self._open)["scs"]
 
     def phase_hallucination_rate(self) -> float | None:
-        return sum(x[2] for x in self.scored) / len(self.scored) if self.scored else None
+        return _quality(self.scored + self._open)["hallucination_rate"]
+
+
+def _quality(scored: list[tuple[float, bool]]) -> dict[str, float | None]:
+    if not scored:
+        return {"scs": None, "hallucination_rate": None}
+    return {"scs": sum(x[0] for x in scored) / len(scored),
+            "hallucination_rate": sum(x[1] for x in scored) / len(scored)}
