@@ -176,9 +176,11 @@ def build_release_dag(
             ]
             check = ApprovalCheckOperator(task_id="check_approvals", roles=roles, trigger_rule=JOIN, **common)
             readiness = RollbackReadinessOperator(task_id="confirm_rollback_path", **common)
-            route >> approvals
-            approvals >> check >> readiness
-        pre_live += [route, *approvals, check, readiness]
+            # High risk and above: the external red team's findings are accepted before sign-off (spec 9)
+            red_team = approval("red_team_review", "safety_reviewer", "external red-team review accepted")
+            route >> [*approvals, red_team]
+            [*approvals, red_team] >> check >> readiness
+        pre_live += [route, *approvals, red_team, check, readiness]
 
         with TaskGroup("stage_5_production", tooltip="Progressive rollout with dwell sensors") as s5:
             previous: Any = None

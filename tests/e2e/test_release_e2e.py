@@ -20,6 +20,7 @@ from llm_release.localstack.seed import register_sandbox_version
 pytestmark = pytest.mark.e2e
 
 RUN_TIMEOUT_S = 420
+HUMAN_DELAY_S = 3.0
 
 
 def role_of(task_id: str) -> str:
@@ -27,6 +28,8 @@ def role_of(task_id: str) -> str:
     name = task_id.rsplit(".", 1)[-1]
     if name.startswith("approve_"):
         return name.removeprefix("approve_")
+    if name == "red_team_review":
+        return "safety_reviewer"  # accepts the external red team's findings at High risk
     return "ml_lead"  # stage-2 human review and stage-5 confirmations are owned by the ML lead
 
 
@@ -77,16 +80,19 @@ def drive_run(
     run = admin.trigger(dag_id, conf)
     run_id = run["dag_run_id"]
     answered: list[tuple[str, str]] = []
+    first_seen: dict[str, float] = {}
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
         if on_poll is not None:
             on_poll()
         for detail in admin.pending_approvals(dag_id, run_id):
-            # Answer only once the task is parked: Airflow 3.3 kills a task answered in the instant
-            # between writing its request and parking in awaiting_input.
+            # Answer like a person, a few seconds after the request appears: Airflow 3.3 kills a task
+            # answered while its process is still parking it in awaiting_input (seen at 170 ms).
+            task_id = task_id_of(detail)
             if (detail.get("task_instance") or {}).get("state") != "awaiting_input":
                 continue
-            task_id = task_id_of(detail)
+            if time.monotonic() - first_seen.setdefault(task_id, time.monotonic()) < HUMAN_DELAY_S:
+                continue
             assert run_id_of(detail) == run_id
             user = users[role_of(task_id)]
             if refused is not None:

@@ -19,14 +19,14 @@ def conn(**kwargs: object) -> Connection:
 def test_base_url_from_host_port_or_full_url() -> None:
     assert connection_base_url(conn(host="127.0.0.1", port=8701)) == "http://127.0.0.1:8701"
     assert connection_base_url(conn(host="https://llm.internal/v1/")) == "https://llm.internal/v1"
-    with pytest.raises(ValueError, match="'c'.*host"):
+    with pytest.raises(ValueError, match=r"'c'.*host"):
         connection_base_url(conn(host=""))
 
 
 def test_extra_accepts_plain_and_form_prefixed_keys_and_names_bad_json() -> None:
     c = conn(conn_type="llm_model_endpoint", extra=json.dumps({"extra__llm_model_endpoint__model": "m", "x": 1}))
     assert connection_extra(c) == {"model": "m", "x": 1}
-    with pytest.raises(ValueError, match="'bad'.*not valid JSON"):
+    with pytest.raises(ValueError, match=r"'bad'.*not valid JSON"):
         connection_extra(conn(conn_id="bad", extra="{nope"))
 
 

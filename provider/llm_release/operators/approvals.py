@@ -18,6 +18,7 @@ from llm_release.hooks.traffic_router import TrafficRouterHook
 from llm_release.operators.base import ReleaseOperatorBase, jsonable
 
 STAGE4 = "stage_4_preproduction"
+RED_TEAM_TASK = f"{STAGE4}.red_team_review"
 
 APPROVAL_BODY = """\
 **Release** `{{ ti.xcom_pull(task_ids='prepare')['release_id'] }}` of model
@@ -97,14 +98,16 @@ class ApprovalRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):
             raise AirflowFailException(
                 f"no users mapped to required approver role(s) {missing} in the config"
             )
+        red_team = rel["risk"]["controls"].get("external_red_team_before_stage") == "preproduction"
         self.record(
             context,
             "human_review",
-            {"required_roles": roles, "band": band, "risk": rel["risk"]},
+            {"required_roles": roles, "band": band, "risk": rel["risk"], "red_team_review": red_team},
             stage=STAGE4,
         )
         context["ti"].xcom_push(key="required_roles", value=roles)
-        return [f"{STAGE4}.approve_{role}" for role in roles]
+        context["ti"].xcom_push(key="red_team_review", value=red_team)
+        return [f"{STAGE4}.approve_{role}" for role in roles] + ([RED_TEAM_TASK] if red_team else [])
 
 
 class ApprovalCheckOperator(ReleaseOperatorBase):
@@ -140,6 +143,10 @@ class ApprovalCheckOperator(ReleaseOperatorBase):
                 problems.append(
                     f"{who!r} approved {len(roles)} roles ({', '.join(roles)}); each role needs a different person"
                 )
+        if ti.xcom_pull(task_ids=f"{STAGE4}.route_approvals", key="red_team_review"):
+            review = ti.xcom_pull(task_ids=RED_TEAM_TASK)  # a review acknowledgement, not a role sign-off
+            if not review or review.get("chosen_options") != ["Approve"]:
+                problems.append("the external red-team review required at this risk level was not accepted")
         payload = {
             "required_roles": required,
             "responders": responders,

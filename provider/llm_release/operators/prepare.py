@@ -83,10 +83,10 @@ class PrepareReleaseOperator(ReleaseOperatorBase):
             return mine[-1].payload["release"]
 
         now = datetime.now(UTC)
-        names = [r.payload["release"]["release_id"] for r in opened]
+        names = [r.payload["release"]["version_name"] for r in opened if "version_name" in r.payload["release"]]
         increment = next_increment(names, cfg.model_type, now.date())
-        release_id = version_name(cfg.model_type, now.date(), increment, "development")
-        release_id = release_id.rsplit("-", 1)[0]  # the release id is the version name without stage
+        first_name = version_name(cfg.model_type, now.date(), increment, "development")
+        release_id = first_name.rsplit("-", 1)[0]  # the release id is the version name without stage
 
         closed = [
             r.payload.get("outcome", "")
@@ -106,7 +106,7 @@ class PrepareReleaseOperator(ReleaseOperatorBase):
         self.registry.set_version_tags(
             cfg.model_name,
             candidate.version,
-            {"llm_release.release_id": release_id, "llm_release.version_name": f"{release_id}-dev"},
+            {"llm_release.release_id": release_id, "llm_release.version_name": first_name},
         )
         ui_url = None
         if cfg.mlflow_ui_url:
@@ -115,6 +115,7 @@ class PrepareReleaseOperator(ReleaseOperatorBase):
         release = jsonable(
             {
                 "release_id": release_id,
+                "version_name": first_name,
                 "model_name": cfg.model_name,
                 "model_type": cfg.model_type,
                 "candidate": {

@@ -90,6 +90,7 @@ class RolloutDwellTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         runner = self._shadow() if self.mode == "shadow" else self._canary()
         event = await runner
+        event.setdefault("phase", self.phase)
         yield TriggerEvent(event)
 
     # --- shadow: wait the planned time and for enough mirrored samples -----------------------
