@@ -20,7 +20,7 @@ from llm_release.localstack.seed import register_sandbox_version
 pytestmark = pytest.mark.e2e
 
 RUN_TIMEOUT_S = 420
-HUMAN_DELAY_S = 3.0
+HUMAN_DELAY_S = 10.0
 
 
 def role_of(task_id: str) -> str:
@@ -86,8 +86,10 @@ def drive_run(
         if on_poll is not None:
             on_poll()
         for detail in admin.pending_approvals(dag_id, run_id):
-            # Answer like a person, a few seconds after the request appears: Airflow 3.3 kills a task
-            # answered while its process is still parking it in awaiting_input (seen at 170 ms).
+            # Answer like a person, seconds after the request appears. Airflow 3.3 fails an approval
+            # answered before the scheduler has processed the executor event of its parking run
+            # ("finished with state success, but the task instance's state attribute is queued"),
+            # several seconds on a busy 2-core machine; an answer within 170 ms also killed one.
             task_id = task_id_of(detail)
             if (detail.get("task_instance") or {}).get("state") != "awaiting_input":
                 continue
