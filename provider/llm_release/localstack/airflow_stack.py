@@ -49,8 +49,11 @@ def airflow_env(
     passwords_file = home / "simple_auth_manager_passwords.json"
     passwords_file.write_text(json.dumps(dict(passwords)))
     env = dict(os.environ)
+    # `airflow standalone` starts its components as `airflow ...` from PATH: use this interpreter's
+    bin_dir = str(Path(sys.executable).parent)
     env.update(
         {
+            "PATH": os.pathsep.join([bin_dir, env.get("PATH", "")]),
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins_folder or home / "plugins"),

@@ -66,14 +66,24 @@ def seed_registry(tracking_uri: str, model_name: str, artifact_root: str | None 
     from llm_release.integrations.registry import MlflowModelRegistry
 
     registry = MlflowModelRegistry(tracking_uri, artifact_root=artifact_root)
-    production = registry.get_alias(model_name, "production")
+    production = _alias_or_none(registry, model_name, "production")
     if production is None:
         production = register_sandbox_version(
             registry, model_name, "stable", "current production (stable build)"
         )
         registry.set_alias(model_name, "production", production.version)
-    candidate = registry.get_alias(model_name, "candidate")
+    candidate = _alias_or_none(registry, model_name, "candidate")
     if candidate is None:
         candidate = register_sandbox_version(registry, model_name, "candidate", "this week's candidate")
         registry.set_alias(model_name, "candidate", candidate.version)
     return {"production": production.version, "candidate": candidate.version}
+
+
+def _alias_or_none(registry: Any, model_name: str, alias: str) -> Any:
+    """The version holding ``alias``, or None when it, or the registered model itself, does not exist."""
+    from llm_release.integrations.registry import RegistryError
+
+    try:
+        return registry.get_alias(model_name, alias)
+    except RegistryError:
+        return None
