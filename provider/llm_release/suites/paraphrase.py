@@ -39,7 +39,16 @@ import numpy as np
 import pandas as pd
 
 from llm_release.suites._common import NAN, call_client, mean
-from llm_release.suites.datasets import DatasetError, Schema, is_missing, read_records, require_columns
+from llm_release.suites.datasets import (  # the same field checks as the other data sets
+    DatasetError,
+    Schema,
+    _boolean,
+    _text,
+    _text_list,
+    is_missing,
+    read_records,
+    require_columns,
+)
 from llm_release.suites.judge import ReferenceJudge
 from llm_release.suites.types import ChatClient
 
@@ -59,26 +68,6 @@ GROUP_COLUMNS = [
 ]
 
 
-def _text(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return f"expected a string, got {type(value).__name__}"
-    return None if value.strip() else "must not be blank"
-
-
-def _boolean(value: Any) -> str | None:
-    return None if isinstance(value, bool) else f"expected true/false, got {type(value).__name__}"
-
-
-def _facts(value: Any) -> str | None:
-    if not isinstance(value, list):
-        return f"expected a list of strings, got {type(value).__name__}"
-    for position, item in enumerate(value):
-        reason = _text(item)
-        if reason:
-            return f"item {position}: {reason}"
-    return None
-
-
 def _facts_in_reference(record: dict[str, Any]) -> tuple[str, str] | None:
     reference = record["reference"].lower()
     missing = [fact for fact in record["required_facts"] if fact.lower() not in reference]
@@ -93,7 +82,7 @@ PARAPHRASE_SCHEMA = Schema(
         "kb_id": _text,
         "query": _text,
         "reference": _text,
-        "required_facts": _facts,
+        "required_facts": _text_list(0),
         "expects_escalation": _boolean,
     },
     _facts_in_reference,
