@@ -174,7 +174,7 @@ def build_release_dag(
                 approval(f"approve_{role}", role, "stage 4 release sign-off")
                 for role in roles
             ]
-            check = ApprovalCheckOperator(task_id="check_approvals", roles=roles, trigger_rule=JOIN, **common)
+            check = ApprovalCheckOperator(task_id="check_approvals", trigger_rule=JOIN, **common)
             readiness = RollbackReadinessOperator(task_id="confirm_rollback_path", **common)
             # High risk and above: the external red team's findings are accepted before sign-off (spec 9)
             red_team = approval("red_team_review", "safety_reviewer", "external red-team review accepted")

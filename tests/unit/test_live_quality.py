@@ -43,17 +43,17 @@ def test_a_sample_closes_only_after_an_hour_and_enough_answers() -> None:
     quality._judge = FixedJudge()
     quality.add(answers("good", "bad"), now=0.0)
     quality.add(answers("good"), now=5.0)
-    assert quality.metrics(5.0)["scs"] is None  # enough answers, but not an hour yet
+    assert quality.latest["scs"] is None  # enough answers, but not an hour yet
     quality.add([], now=10.0)
-    assert quality.metrics(10.0) == {"scs": 2 / 3, "hallucination_rate": 1 / 3} and quality.total == 3
+    assert quality.latest == {"scs": 2 / 3, "hallucination_rate": 1 / 3} and quality.total == 3
     quality.add(answers("bad"), now=21.0)  # an hour passed, but one answer is too few: stays open
-    assert quality.metrics(21.0)["scs"] == 2 / 3
+    assert quality.latest["scs"] == 2 / 3
     quality.add(answers("bad", "bad", "bad"), now=22.0)
-    assert quality.metrics(22.0)["scs"] == 0.0 and quality.phase_scs() == 2 / 7
+    assert quality.latest["scs"] == 0.0 and quality.phase_scs() == 2 / 7
 
 
 def test_errors_are_not_judged() -> None:
     quality = LiveQuality(hour_seconds=0.0, min_per_sample=1)
     quality._judge = FixedJudge()
     quality.add([{"query": "q", "response": None}], now=0.0)
-    assert quality.total == 0 and quality.metrics(0.0)["scs"] is None
+    assert quality.total == 0 and quality.latest["scs"] is None

@@ -113,10 +113,6 @@ class ApprovalRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):
 class ApprovalCheckOperator(ReleaseOperatorBase):
     """All required roles approved, each by a user mapped to that role, and no person twice."""
 
-    def __init__(self, *, roles: list[str], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.roles = roles
-
     def execute(self, context: Any) -> dict[str, Any]:
         ti = context["ti"]
         required = ti.xcom_pull(task_ids=f"{STAGE4}.route_approvals", key="required_roles")

@@ -54,11 +54,5 @@ class EvaluateShadowOperator(SuiteOperatorBase):
             context,
             result.metrics,
             {"samples": samples, "flagged": result.flagged},
-            {"flagged_for_quality_lead": _records_or_list(result.flagged, 10)},
+            {"flagged_for_quality_lead": _records(result.flagged, 10)},
         )
-
-
-def _records_or_list(value: Any, limit: int) -> list[Any]:
-    if hasattr(value, "to_dict"):
-        return _records(value, limit)
-    return list(value)[:limit]

@@ -168,7 +168,7 @@ class RolloutDwellTrigger(BaseTrigger):
             sample = MetricSample(
                 ts=cand.end_ts,
                 start_ts=cand.start_ts,
-                metrics={**_window_metrics(cand), **quality.metrics(now)},
+                metrics={**_window_metrics(cand), **quality.latest},
             )
             history.append(sample)
             verdict = classify_breaches(
@@ -306,7 +306,8 @@ class LiveQuality:
             self.scored.extend(self._open)
             self._open, self._opened_at = [], now
 
-    def metrics(self, now: float) -> dict[str, float | None]:
+    @property
+    def latest(self) -> dict[str, float | None]:
         """SCS and hallucination rate of the latest closed hourly sample (None before the first)."""
         return dict(self._latest)
 
