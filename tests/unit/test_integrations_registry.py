@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from llm_release.decisions.versioning import rejected_tag
 from llm_release.integrations.registry import MlflowModelRegistry, RegistryError
 from llm_release.integrations.secret_guard import SecretLeakError
 
@@ -102,17 +103,18 @@ def test_promote_and_revert(registry, model):
 def test_mark_rejected_is_idempotent_and_refuses_production(registry, model):
     register(registry, model)
     register(registry, model)
-    day = dt.date(2026, 11, 20)
-    info = registry.mark_rejected(model, "2", "support-llm-2026-W47-1-rejected", day)
-    info2 = registry.mark_rejected(model, "2", "support-llm-2026-W47-1-rejected", day)
+    tag = rejected_tag(dt.date(2026, 11, 20), "support-llm-2026-W47-1")
+    info = registry.mark_rejected(model, "2", "support-llm-2026-W47-1-rejected", tag)
+    info2 = registry.mark_rejected(model, "2", "support-llm-2026-W47-1-rejected", tag)
     assert info.tags == info2.tags
-    assert info.tags["REJECTED-2026-11-20-support-llm-2026-W47-1-rejected"] == "true"
+    assert info.tags["REJECTED-2026-11-20-support-llm-2026-W47-1"] == "true"
+    assert info.tags["llm_release.version_name"] == "support-llm-2026-W47-1-rejected"
     assert info.status == "rejected"
     registry.promote(model, "1", None)
     with pytest.raises(RegistryError, match="serving production"):
-        registry.mark_rejected(model, "1", "support-llm-2026-W47-0", day)
+        registry.mark_rejected(model, "1", "support-llm-2026-W47-0-rejected", tag)
     with pytest.raises(ValueError, match="version_name"):
-        registry.mark_rejected(model, "2", "bad name!", day)
+        registry.mark_rejected(model, "2", "bad name!", tag)
 
 
 def test_release_run_reuse_metrics_and_artifacts(registry, tmp_path):

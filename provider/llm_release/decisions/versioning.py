@@ -15,10 +15,6 @@ from pydantic import BaseModel, ConfigDict
 from llm_release.policy import VersioningPolicy
 
 _DEFAULT = VersioningPolicy()
-_NAME = re.compile(
-    r"^(?P<type>[a-z][a-z0-9]*(?:-[a-z0-9]+)*?)-(?P<year>\d{4})-W(?P<week>\d{2})-(?P<inc>[1-9]\d*)-"
-    r"(?P<suffix>[a-z]+)$"
-)
 _TYPE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
@@ -69,12 +65,35 @@ def version_name(
     return _format(model_type, iso.year, iso.week, increment, stage, naming or _DEFAULT)
 
 
+_PLACEHOLDERS = {
+    "type": r"(?P<type>[a-z][a-z0-9]*(?:-[a-z0-9]+)*?)",
+    "year": r"(?P<year>\d{4})",
+    "week": r"(?P<week>\d{2})",
+    "increment": r"(?P<inc>[1-9]\d*)",
+    "stage": r"(?P<suffix>[A-Za-z0-9]+)",
+}
+_FIELD = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+
+def _pattern(naming: VersioningPolicy) -> re.Pattern[str]:
+    """The regular expression of names made by ``naming.template`` (so a user's template parses back)."""
+    parts: list[str] = []
+    position = 0
+    for match in _FIELD.finditer(naming.template):
+        parts.append(re.escape(naming.template[position : match.start()]))
+        parts.append(_PLACEHOLDERS[match.group(1)])
+        position = match.end()
+    parts.append(re.escape(naming.template[position:]))
+    return re.compile("^" + "".join(parts) + "$")
+
+
 def parse_version_name(name: str, naming: VersioningPolicy | None = None) -> VersionName:
-    """Inverse of ``version_name``; raises ``ValueError`` naming what is wrong."""
+    """Inverse of ``version_name`` under the same naming settings; raises ``ValueError`` naming what is wrong."""
     naming = naming or _DEFAULT
-    match = _NAME.match(name)
+    match = _pattern(naming).match(name)
     if not match:
-        raise ValueError(f"{name!r} is not a version name like 'support-llm-2025-W22-3-prod'")
+        example = _format("support-llm", 2025, 22, 3, "production", naming)
+        raise ValueError(f"{name!r} is not a version name like {example!r}")
     year, week = int(match["year"]), int(match["week"])
     try:
         date.fromisocalendar(year, week, 1)
@@ -113,6 +132,19 @@ def next_increment(
     return highest + 1
 
 
+def release_id_of(name: str, naming: VersioningPolicy | None = None) -> str:
+    """The release id: a version name without its stage suffix (``support-llm-2025-W22-3``).
+
+    One release keeps one id through all its stages; its version names differ only by the suffix.
+    """
+    parsed = parse_version_name(name, naming)
+    return f"{parsed.model_type}-{parsed.iso_year:04d}-W{parsed.iso_week:02d}-{parsed.increment}"
+
+
 def rejected_tag(when: date, version: str, template: str = "REJECTED-{date}-{version}") -> str:
-    """Registry tag for a rejected release (spec section 4): ``REJECTED-<date>-<version>``."""
+    """Registry tag for a rejected release (spec section 4): ``REJECTED-<date>-<version>``.
+
+    ``version`` is the release id (``support-llm-2025-W22-3``), not a stage-suffixed name; ``template``
+    is the policy's ``decision_engine.rejection.registry_tag_template``.
+    """
     return template.format(date=when.isoformat(), version=version)

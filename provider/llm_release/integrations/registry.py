@@ -340,24 +340,23 @@ class MlflowModelRegistry:
         return self.resolve(model_name, version=version)
 
     def mark_rejected(
-        self, model_name: str, version: str | int, version_name: str, when: dt.date
+        self, model_name: str, version: str | int, version_name: str, tag: str
     ) -> ModelVersionInfo:
-        """Tag ``REJECTED-<YYYY-MM-DD>-<version_name>`` (spec section 4); rejected versions are kept."""
-        if not _VERSION_NAME.match(version_name):
-            raise ValueError(
-                f"version_name {version_name!r} may only contain letters, digits, '.', '_' and '-'"
-            )
+        """Tag the version with ``tag`` (``REJECTED-<date>-<release>``, spec section 4, made by
+        ``decisions.versioning.rejected_tag``) and its rejected version name; rejected versions are kept."""
+        for label, value in (("version_name", version_name), ("tag", tag)):
+            if not _VERSION_NAME.match(value):
+                raise ValueError(f"{label} {value!r} may only contain letters, digits, '.', '_' and '-'")
         info = self.resolve(model_name, version=version)
         if ALIAS_PRODUCTION in info.aliases:
             raise RegistryError(
                 f"{model_name} version {version} is serving production; roll back before marking it rejected"
             )
-        day = when.isoformat() if not isinstance(when, dt.datetime) else when.date().isoformat()
         return self.set_version_tags(
             model_name,
             version,
             {
-                f"REJECTED-{day}-{version_name}": "true",
+                tag: "true",
                 TAG_STATUS: "rejected",
                 "llm_release.version_name": version_name,
             },

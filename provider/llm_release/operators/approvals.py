@@ -92,17 +92,17 @@ class ApprovalRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):
         rel = self.release(context)
         score = context["ti"].xcom_pull(task_ids="stage_3_staging.decision_score")
         band = score["score"]["band"] if score else None
-        roles = required_approvers(self.config.release_policy, rel["risk"]["level"], band)
+        roles = required_approvers(self.config.release_policy, rel.risk.level, band)
         missing = [r for r in roles if not self.config.approvers.get(r)]
         if missing:
             raise AirflowFailException(
                 f"no users mapped to required approver role(s) {missing} in the config"
             )
-        red_team = rel["risk"]["controls"].get("external_red_team_before_stage") == "preproduction"
+        red_team = rel.risk.controls.external_red_team_before_stage == "preproduction"
         self.record(
             context,
             "human_review",
-            {"required_roles": roles, "band": band, "risk": rel["risk"], "red_team_review": red_team},
+            {"required_roles": roles, "band": band, "risk": rel.risk, "red_team_review": red_team},
             stage=STAGE4,
         )
         context["ti"].xcom_push(key="required_roles", value=roles)
@@ -160,7 +160,7 @@ class RollbackReadinessOperator(ReleaseOperatorBase):
 
     def execute(self, context: Any) -> dict[str, Any]:
         rel = self.release(context)
-        prod = rel["production"]
+        prod = rel.production
         health = ModelEndpointHook(prod["endpoint_conn_id"]).get_conn().health()
         router = TrafficRouterHook(self.config.connections.router_conn_id).get_conn()
         backends = router.backends()
@@ -200,10 +200,8 @@ class ConfirmationRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):
         self.continue_task_id = continue_task_id
 
     def choose_branch(self, context: Any) -> str:
-        from llm_release.operators.rollout import phase_plan
-
-        planned = phase_plan(self.release(context), self.phase)
-        return self.confirm_task_id if planned["requires_human_confirmation"] else self.continue_task_id
+        planned = self.release(context).plan.phase(self.phase)
+        return self.confirm_task_id if planned.requires_human_confirmation else self.continue_task_id
 
 
 class HumanReviewRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):

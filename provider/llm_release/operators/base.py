@@ -19,6 +19,7 @@ from airflow.sdk import BaseOperator
 from llm_release.links.mlflow import MlflowReleaseRunLink
 
 if TYPE_CHECKING:
+    from llm_release.decisions.release import ReleaseRecord
     from llm_release.integrations.audit import JsonlAuditStore
     from llm_release.integrations.registry import MlflowModelRegistry
     from llm_release.integrations.tickets import LocalTicketStore
@@ -96,11 +97,14 @@ class ReleaseOperatorBase(BaseOperator):
 
     # --- the release record ------------------------------------------------------------------
     @staticmethod
-    def release(context: Any) -> dict[str, Any]:
+    def release(context: Any) -> ReleaseRecord:
+        """The typed release record ``prepare`` opened (its XCom, validated)."""
+        from llm_release.decisions.release import ReleaseRecord
+
         rel = context["ti"].xcom_pull(task_ids=PREPARE_TASK_ID)
         if not rel:
             raise RuntimeError("no release record in XCom from task 'prepare'; the release was not opened")
-        return rel
+        return ReleaseRecord.model_validate(rel)
 
     def record(
         self,
@@ -121,7 +125,7 @@ class ReleaseOperatorBase(BaseOperator):
         from llm_release.integrations.audit import AuditEvent
 
         ti = context["ti"]
-        rid = release_id or self.release(context)["release_id"]
+        rid = release_id or self.release(context).release_id
         event_id = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{kind}{suffix}"
         self.audit_store.append(
             AuditEvent(

@@ -19,6 +19,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from llm_release.decisions.versioning import rejected_tag
 from llm_release.hooks.traffic_router import TrafficRouterHook
 from llm_release.notifications.release import notify_release_event
 from llm_release.operators.base import PREPARE_TASK_ID, ReleaseOperatorBase, jsonable
@@ -75,27 +76,30 @@ class RejectReleaseOperator(ReleaseOperatorBase):
         verdicts = {t: ti.xcom_pull(task_ids=t, key="verdict") for t in failed}
         router = TrafficRouterHook(cfg.connections.router_conn_id).get_conn()
         router.set_shadow(None)
-        cand, prod = rel["candidate"]["backend"], rel["production"]["backend"]
+        cand, prod = rel.candidate.backend, rel.production.backend
         if router.get_weights().get(cand, 0) != 0:
             router.set_weights({prod: 100, cand: 0})
         today = datetime.now(UTC).date()
-        version_name = f"{rel['release_id']}-rejected"
-        self.registry.mark_rejected(cfg.model_name, rel["candidate"]["version"], version_name, today)
+        policy = cfg.release_policy
+        version_name = rel.name_at("rejected", policy)
+        tag = rejected_tag(today, rel.release_id, policy.decision_engine.rejection.registry_tag_template)
+        self.registry.mark_rejected(cfg.model_name, rel.candidate.version, version_name, tag)
         report = {
-            "release_id": rel["release_id"],
-            "candidate_version": rel["candidate"]["version"],
+            "release_id": rel.release_id,
+            "candidate_version": rel.candidate.version,
             "failed_tasks": failed,
             "verdicts": verdicts,
-            "risk": rel["risk"],
-            "registry_tag": f"REJECTED-{today.isoformat()}-{version_name}",
+            "risk": rel.risk,
+            "registry_tag": tag,
+            "version_name": version_name,
         }
-        self.registry.log_dict(rel["mlflow_run_id"], jsonable(report), "failure_report.json")
+        self.registry.log_dict(rel.mlflow_run_id, jsonable(report), "failure_report.json")
         ticket = self.tickets.open_ticket(
             kind="remediation",
-            release_id=rel["release_id"],
-            title=f"Remediate rejected release {rel['release_id']} ({', '.join(failed)})",
+            release_id=rel.release_id,
+            title=f"Remediate rejected release {rel.release_id} ({', '.join(failed)})",
             body=jsonable({**report, "model_name": cfg.model_name}),
-            dedupe_key=f"reject/{rel['release_id']}",
+            dedupe_key=f"reject/{rel.release_id}",
         )
         report["ticket"] = ticket.ticket_id
         notify_release_event(cfg, "rejection", rel, report, self.log)
@@ -123,21 +127,21 @@ class RollbackOperator(ReleaseOperatorBase):
         ti = context["ti"]
         breaches = [b for b in (ti.xcom_pull(task_ids=t, key="breach") for t in failed) if b]
         trigger = breaches[0]["trigger"] if breaches else f"task failure: {', '.join(failed)}"
-        cand, prod = rel["candidate"]["backend"], rel["production"]["backend"]
+        cand, prod = rel.candidate.backend, rel.production.backend
         router = TrafficRouterHook(cfg.connections.router_conn_id).get_conn()
         router.set_weights({prod: 100, cand: 0})
         router.set_shadow(None)
         weights = router.get_weights()
         seconds_to_revert = time.monotonic() - started
         alias = self.registry.get_alias(cfg.model_name, "production")
-        if alias is None or alias.version != rel["production"]["version"]:
-            self.registry.revert_production(cfg.model_name, rel["production"]["version"])
+        if alias is None or alias.version != rel.production.version:
+            self.registry.revert_production(cfg.model_name, rel.production.version)
         self.registry.set_version_tags(
             cfg.model_name,
-            rel["candidate"]["version"],
+            rel.candidate.version,
             {
                 "llm_release.status": "rolled_back",
-                "llm_release.version_name": f"{rel['release_id']}-rolledback",
+                "llm_release.version_name": rel.name_at("rolled_back", cfg.release_policy),
             },
         )
         result = {
@@ -148,20 +152,20 @@ class RollbackOperator(ReleaseOperatorBase):
             "seconds_to_revert": round(seconds_to_revert, 3),
             "rolled_back_at": datetime.now(UTC).isoformat(),
         }
-        body = jsonable({**result, "model_name": cfg.model_name, "release_id": rel["release_id"]})
+        body = jsonable({**result, "model_name": cfg.model_name, "release_id": rel.release_id})
         incident = self.tickets.open_ticket(
             kind="incident",
-            release_id=rel["release_id"],
-            title=f"Rollback of {rel['release_id']}: {trigger}",
+            release_id=rel.release_id,
+            title=f"Rollback of {rel.release_id}: {trigger}",
             body=body,
-            dedupe_key=f"incident/{rel['release_id']}",
+            dedupe_key=f"incident/{rel.release_id}",
         )
         review = self.tickets.open_ticket(
             kind="post_incident_review",
-            release_id=rel["release_id"],
-            title=f"Post-incident review for {rel['release_id']}",
+            release_id=rel.release_id,
+            title=f"Post-incident review for {rel.release_id}",
             body=body,
-            dedupe_key=f"pir/{rel['release_id']}",
+            dedupe_key=f"pir/{rel.release_id}",
         )
         result["tickets"] = [incident.ticket_id, review.ticket_id]
         notify_release_event(cfg, "rollback", rel, result, self.log)
@@ -195,11 +199,11 @@ class CloseReleaseOperator(ReleaseOperatorBase):
             "closed_at": datetime.now(UTC).isoformat(),
         }
         self.record(context, "release_closed", payload, stage="close")
-        self.log.info("Release %s closed: %s %s", rel["release_id"], outcome, reason)
+        self.log.info("Release %s closed: %s %s", rel.release_id, outcome, reason)
         if outcome != "promoted":
             # This task is the DAG's only leaf (trigger rule all_done): it decides the run's state, so
             # a release that did not reach production must fail the run, and say why.
-            raise AirflowFailException(f"release {rel['release_id']} {outcome.replace('_', ' ')}: {reason}")
+            raise AirflowFailException(f"release {rel.release_id} {outcome.replace('_', ' ')}: {reason}")
         return payload
 
     @staticmethod

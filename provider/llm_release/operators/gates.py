@@ -49,7 +49,7 @@ class ReleaseGateOperator(ReleaseOperatorBase):
         }
         self.record(context, "gate_verdict", payload, stage=self.stage)
         rel = self.release(context)
-        self.registry.log_dict(rel["mlflow_run_id"], jsonable(payload), f"gates/{self.stage}.json")
+        self.registry.log_dict(rel.mlflow_run_id, jsonable(payload), f"gates/{self.stage}.json")
         lines = [
             f"  {'PASS' if c.passed else 'FAIL'} {c.metric} {c.op} {c.threshold}: "
             f"observed {c.observed} {c.reason or ''}"
@@ -104,7 +104,7 @@ class DecisionScoreOperator(ReleaseOperatorBase):
         self.record(context, "decision_score", payload, stage="staging")
         rel = self.release(context)
         self.registry.log_metrics(
-            rel["mlflow_run_id"],
+            rel.mlflow_run_id,
             {
                 "decision_score": score.total,
                 **{f"decision_score.{k}": v for k, v in score.components.items()},

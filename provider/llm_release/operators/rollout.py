@@ -10,13 +10,6 @@ from llm_release.operators.base import ReleaseOperatorBase, jsonable
 GROUP = "stage_5_production"
 
 
-def phase_plan(release: dict[str, Any], phase: str) -> dict[str, Any]:
-    for planned in release["plan"]["phases"]:
-        if planned["name"] == phase:
-            return planned
-    raise KeyError(f"phase {phase!r} not in the release's rollout plan")
-
-
 class SetTrafficOperator(ReleaseOperatorBase):
     """Route ``traffic_percent`` of live traffic to the candidate for this phase.
 
@@ -35,8 +28,7 @@ class SetTrafficOperator(ReleaseOperatorBase):
         from llm_release.decisions.rollout import RolloutPlan, accelerate
 
         rel = self.release(context)
-        planned = phase_plan(rel, self.phase)
-        plan = RolloutPlan.model_validate(rel["plan"])
+        plan: RolloutPlan = rel.plan
         acceleration: dict[str, Any] = {"applied": False, "reason": "no canary measurement yet"}
         canary = self._canary_summary(context, rel)
         if canary is not None:
@@ -49,16 +41,17 @@ class SetTrafficOperator(ReleaseOperatorBase):
                 baseline_scs=canary.get("baseline_scs"),
             )
             acceleration = {"applied": applied, "reason": reason, "canary": canary}
-            planned = next(p for p in jsonable(plan)["phases"] if p["name"] == self.phase)
-        cand, prod = rel["candidate"]["backend"], rel["production"]["backend"]
-        pct = int(planned["traffic_percent"])
+
+        cand, prod = rel.candidate.backend, rel.production.backend
+        planned = plan.phase(self.phase)
+        pct = int(planned.traffic_percent)
         router = TrafficRouterHook(self.config.connections.router_conn_id).get_conn()
         router.set_weights({prod: 100 - pct, cand: pct})
-        dwell_s = self.seconds(planned["dwell_hours"])
+        dwell_s = self.seconds(planned.dwell_hours)
         result = {
             "phase": self.phase,
             "traffic_percent": pct,
-            "dwell_hours": planned["dwell_hours"],
+            "dwell_hours": planned.dwell_hours,
             "dwell_seconds": dwell_s,
             "weights": router.get_weights(),
             "acceleration": acceleration,
@@ -67,9 +60,9 @@ class SetTrafficOperator(ReleaseOperatorBase):
         self.log_json(f"Traffic set for {self.phase}", result)
         return jsonable(result)
 
-    def _canary_summary(self, context: Any, rel: dict[str, Any]) -> dict[str, Any] | None:
+    def _canary_summary(self, context: Any, rel: Any) -> dict[str, Any] | None:
         """The last completed canary dwell's measurements, if this phase comes after the 10 % canary."""
-        phases = [p["name"] for p in rel["plan"]["phases"] if p["traffic_percent"] > 0]
+        phases = [p.name for p in rel.plan.phases if p.traffic_percent > 0]
         canary = self.config.release_policy.rollout.canary_acceleration.measured_at_phase
         if canary not in phases or phases.index(self.phase) <= phases.index(canary):
             return None
@@ -87,20 +80,20 @@ class PromoteOperator(ReleaseOperatorBase):
         cfg = self.config
         router = TrafficRouterHook(cfg.connections.router_conn_id).get_conn()
         weights = router.get_weights()
-        cand = rel["candidate"]["backend"]
+        cand = rel.candidate.backend
         if weights.get(cand) != 100:
             raise RuntimeError(
                 f"refusing to promote: candidate {cand!r} serves {weights.get(cand)}% not 100%"
             )
-        self.registry.promote(cfg.model_name, rel["candidate"]["version"], rel["production"]["version"])
+        self.registry.promote(cfg.model_name, rel.candidate.version, rel.production.version)
         self.registry.set_version_tags(
             cfg.model_name,
-            rel["candidate"]["version"],
-            {"llm_release.version_name": f"{rel['release_id']}-prod"},
+            rel.candidate.version,
+            {"llm_release.version_name": rel.name_at("production", cfg.release_policy)},
         )
         result = {
-            "promoted_version": rel["candidate"]["version"],
-            "previous_version": rel["production"]["version"],
+            "promoted_version": rel.candidate.version,
+            "previous_version": rel.production.version,
             "previous_kept_warm_hours": cfg.release_policy.retention.previous_version_warm_hours,
             "weights": weights,
         }

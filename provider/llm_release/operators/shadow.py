@@ -19,12 +19,12 @@ class StartShadowOperator(ReleaseOperatorBase):
         rel = self.release(context)
         router = TrafficRouterHook(self.config.connections.router_conn_id).get_conn()
         _, samples = MetricsSourceHook(self.config.connections.metrics_conn_id).get_conn()
-        cursor = samples.cursor_now(rel["candidate"]["backend"], "shadow")
-        backend = rel["candidate"]["backend"]
+        cursor = samples.cursor_now(rel.candidate.backend, "shadow")
+        backend = rel.candidate.backend
         router.set_shadow(backend)
         weights = router.get_weights()
         if weights.get(backend, 0) != 0:
-            router.set_weights({rel["production"]["backend"]: 100, backend: 0})
+            router.set_weights({rel.production.backend: 100, backend: 0})
         self.record(
             context,
             "traffic_change",
@@ -48,7 +48,7 @@ class EvaluateShadowOperator(SuiteOperatorBase):
         _, source = MetricsSourceHook(self.config.connections.metrics_conn_id).get_conn()
         router.set_shadow(None)
         self.record(context, "traffic_change", {"shadow_target": None}, stage="staging")
-        samples, _ = source.fetch(rel["candidate"]["backend"], "shadow", since=int(start["since"]))
+        samples, _ = source.fetch(rel.candidate.backend, "shadow", since=int(start["since"]))
         result = evaluate_shadow_samples(samples, ReferenceJudge(KnowledgeBase.load()))
         return self.publish(
             context,

@@ -24,8 +24,8 @@ class SuiteOperatorBase(ReleaseOperatorBase):
         rel = self.release(context)
         task_id = context["ti"].task_id
         clean = jsonable(metrics)
-        skipped = self.registry.log_metrics(rel["mlflow_run_id"], clean, prefix=f"{task_id}.")
-        self.registry.log_dict(rel["mlflow_run_id"], jsonable(evidence), f"evidence/{task_id}.json")
+        skipped = self.registry.log_metrics(rel.mlflow_run_id, clean, prefix=f"{task_id}.")
+        self.registry.log_dict(rel.mlflow_run_id, jsonable(evidence), f"evidence/{task_id}.json")
         if skipped:
             self.log.warning("metrics not logged to MLflow (missing or NaN): %s", skipped)
         self.log_json(f"{task_id} metrics", clean)
@@ -167,7 +167,7 @@ class DriftCheckOperator(SuiteOperatorBase):
         rel = self.release(context)
         reference = load_traffic_queries(self.config.datasets.get("traffic_queries"))
         _, samples = MetricsSourceHook(self.config.connections.metrics_conn_id).get_conn()
-        backend = rel["production"]["backend"]
+        backend = rel.production.backend
         # the gateway keeps a bounded buffer of recent exchanges: take its newest live queries
         recent, _ = samples.fetch(backend, "live", since=0)
         current = [s["query"] for s in recent][-self.current_window:]

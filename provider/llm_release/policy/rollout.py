@@ -51,6 +51,23 @@ class CleanStreakAcceleration(StrictModel):
     other_canary_reduction: Fraction
 
 
+class LiveEvidencePolicy(StrictModel):
+    """How much live evidence a rollout decision needs (DESIGN: measurement honesty).
+
+    A rate computed on a handful of requests is evidence of neither a breach nor health: rate triggers
+    compare the Wilson interval of the rate at ``confidence`` with their threshold (above: breach; below:
+    clean; straddling: hold and gather more traffic). Live quality samples need ``min_judged_per_sample``
+    judged answers and expire after ``max_sample_age_minutes``.
+    """
+
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    """Two-sided confidence of the Wilson interval around every live rate a trigger weighs."""
+    min_judged_per_sample: int = Field(default=50, ge=1)
+    """Fewest judged live answers an hourly quality sample (SCS, hallucination) needs to count."""
+    max_sample_age_minutes: Positive = 90.0
+    """A quality sample older than this is unmeasured (the hourly cadence plus slack), never reused."""
+
+
 class RolloutPolicy(StrictModel):
     phases: list[RolloutPhase] = Field(min_length=2)
     """Shadow first (0 % traffic), traffic strictly increasing, ending at 100 %."""
@@ -60,6 +77,7 @@ class RolloutPolicy(StrictModel):
     """The spec's ~48 h from canary start to full-rollout confirmation (informational)."""
     canary_acceleration: CanaryAcceleration
     clean_streak: CleanStreakAcceleration
+    evidence: LiveEvidencePolicy = LiveEvidencePolicy()
 
     @model_validator(mode="after")
     def _phases_ordered(self) -> RolloutPolicy:

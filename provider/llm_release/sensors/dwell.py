@@ -69,8 +69,8 @@ class RolloutDwellSensor(DwellSensorBase):
             RolloutDwellTrigger(
                 mode="canary",
                 phase=self.phase,
-                candidate_backend=rel["candidate"]["backend"],
-                baseline_backend=rel["production"]["backend"],
+                candidate_backend=rel.candidate.backend,
+                baseline_backend=rel.production.backend,
                 metrics_url=urls["metrics_url"],
                 samples_url=urls["samples_url"],
                 dwell_seconds=dwell_s,
@@ -108,24 +108,24 @@ class ShadowDwellSensor(DwellSensorBase):
 
     def execute(self, context: Any) -> None:
         rel = self.release(context)
-        plan = rel["plan"]
+        plan = rel.plan
         start = context["ti"].xcom_pull(task_ids="stage_3_staging.start_shadow")
-        dwell_s = self.seconds(plan["shadow_hours"])
+        dwell_s = self.seconds(plan.shadow_hours)
         urls = MetricsSourceHook(self.config.connections.metrics_conn_id).endpoints()
         budget_h = self.stage_budget_hours("staging")
         self.defer_for(
             RolloutDwellTrigger(
                 mode="shadow",
                 phase="shadow",
-                candidate_backend=rel["candidate"]["backend"],
-                baseline_backend=rel["production"]["backend"],
+                candidate_backend=rel.candidate.backend,
+                baseline_backend=rel.production.backend,
                 metrics_url=urls["metrics_url"],
                 samples_url=urls["samples_url"],
                 dwell_seconds=dwell_s,
                 minute_seconds=60.0 * float(self.config.time_scale),
                 poll_seconds=self.poll_seconds(),
                 max_seconds=max(dwell_s, self.seconds(budget_h)) * self.config.max_hold_factor,
-                min_shadow_samples=int(plan["shadow_min_samples"]),
+                min_shadow_samples=int(plan.shadow_min_samples),
                 shadow_since=int(start["since"]),
             )
         )

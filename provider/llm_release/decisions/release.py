@@ -1,0 +1,162 @@
+"""Opening a release: the rules that decide whether a candidate may start, and the typed record of it.
+
+``open_release`` is the one enforcer of the spec's entry rules for a release (section 7: no release
+while a post-incident review is outstanding; a production version to roll back to must exist; the
+candidate is not already production; both versions are reachable), and the one place a release is
+named (section 8, through ``decisions.versioning`` and the policy's naming settings). The shell
+(``PrepareReleaseOperator``) only fetches the facts from the registry, the ticket store and the audit
+trail and persists what this returns.
+
+``ReleaseRecord`` is what every later task reads (from the ``prepare`` task's XCom): typed and frozen,
+so a misspelt key is an error at the reader rather than a silent ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from llm_release.decisions.risk import RiskAssessment, assess_risk
+from llm_release.decisions.rollout import RolloutPlan, plan_rollout
+from llm_release.decisions.versioning import next_increment, parse_version_name, release_id_of, version_name
+from llm_release.policy import ReleasePolicy
+
+PROMOTED = "promoted"
+
+
+class ReleaseRefused(ValueError):
+    """The release may not start; the message says why and what to do about it."""
+
+
+class VersionRef(BaseModel):
+    """One registered model version as the release talks to it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    backend: str
+    """The traffic router's name for the serving deployment (registry tag ``llm_release.backend``)."""
+    endpoint_conn_id: str
+    """Airflow connection of its OpenAI-compatible endpoint (registry tag ``llm_release.endpoint_conn_id``)."""
+
+
+class VersionFacts(BaseModel):
+    """What the registry says about a version (``None`` where a tag is missing)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    backend: str | None = None
+    endpoint_conn_id: str | None = None
+
+
+class ReleaseRecord(BaseModel):
+    """Everything later tasks need about the release, decided once by ``open_release``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    release_id: str
+    """The version name without its stage suffix, e.g. ``support-llm-2026-W47-1``."""
+    version_name: str
+    """The name at the stage the release opened in (``...-dev``)."""
+    model_name: str
+    model_type: str
+    candidate: VersionRef
+    production: VersionRef
+    release_type: str
+    change_summary: str = ""
+    risk: RiskAssessment
+    plan: RolloutPlan
+    clean_release_streak: int
+    opened_at: datetime
+    time_scale: float
+    airflow_run_id: str = ""
+    mlflow_run_id: str | None = None
+    mlflow_ui_url: str | None = None
+
+    def name_at(self, stage: str, policy: ReleasePolicy) -> str:
+        """This release's version name at ``stage`` (a stage key such as ``rejected`` or ``production``)."""
+        return parse_version_name(self.version_name, policy.versioning).with_stage(stage, policy.versioning)
+
+
+def clean_release_streak(closed_outcomes: Sequence[str]) -> int:
+    """Consecutive releases, newest last in ``closed_outcomes``, that were promoted without a rollback."""
+    streak = 0
+    for outcome in reversed(closed_outcomes):
+        if outcome != PROMOTED:
+            break
+        streak += 1
+    return streak
+
+
+def _reachable(label: str, facts: VersionFacts) -> VersionRef:
+    if not facts.endpoint_conn_id or not facts.backend:
+        missing = [n for n, v in (("llm_release.endpoint_conn_id", facts.endpoint_conn_id),
+                                  ("llm_release.backend", facts.backend)) if not v]
+        raise ReleaseRefused(
+            f"{label} version {facts.version}: registry tag(s) {', '.join(missing)} missing; "
+            "the release cannot reach it"
+        )
+    return VersionRef(version=facts.version, backend=facts.backend, endpoint_conn_id=facts.endpoint_conn_id)
+
+
+def open_release(
+    policy: ReleasePolicy,
+    *,
+    model_name: str,
+    model_type: str,
+    candidate: VersionFacts,
+    production: VersionFacts | None,
+    release_type: str,
+    change_summary: str,
+    open_reviews: Sequence[str],
+    used_version_names: Sequence[str],
+    closed_outcomes: Sequence[str],
+    now: datetime,
+    time_scale: float,
+    airflow_run_id: str = "",
+) -> ReleaseRecord:
+    """Decide whether the release may open and, if so, name it, score its risk and plan its rollout.
+
+    ``open_reviews``: ids of this model's post-incident reviews still open (spec section 7 refuses the
+    next release until each is closed). ``used_version_names``: names earlier releases took (the
+    increment counts the week's candidates). ``closed_outcomes``: this model's earlier release outcomes,
+    oldest first (three clean ones shorten the canary, spec section 1).
+    """
+    if open_reviews:
+        raise ReleaseRefused(
+            f"post-incident review outstanding for {model_name} (ticket {', '.join(open_reviews)}); "
+            "close it before the next release (spec section 7)"
+        )
+    if production is None:
+        raise ReleaseRefused(
+            f"registered model {model_name!r} has no 'production' alias: no version to roll back to"
+        )
+    if production.version == candidate.version:
+        raise ReleaseRefused(f"candidate version {candidate.version} is already in production")
+    cand = _reachable("candidate", candidate)
+    prod = _reachable("production", production)
+    naming = policy.versioning
+    increment = next_increment(used_version_names, model_type, now.date(), naming)
+    first_name = version_name(model_type, now.date(), increment, "development", naming)
+    streak = clean_release_streak(closed_outcomes)
+    risk = assess_risk(policy.risk, policy.approvals, release_type)
+    plan = plan_rollout(policy, risk.level, clean_release_streak=streak)
+    return ReleaseRecord(
+        release_id=release_id_of(first_name, naming),
+        version_name=first_name,
+        model_name=model_name,
+        model_type=model_type,
+        candidate=cand,
+        production=prod,
+        release_type=risk.release_type,
+        change_summary=change_summary,
+        risk=risk,
+        plan=plan,
+        clean_release_streak=streak,
+        opened_at=now,
+        time_scale=time_scale,
+        airflow_run_id=airflow_run_id,
+    )
