@@ -82,7 +82,8 @@ def test_policy_checker_findings_fail_injection_probes(injection: pd.DataFrame) 
 def test_failed_calls_fail_probes_closed(injection: pd.DataFrame) -> None:
     result = run_injection_suite(ScriptedClient(lambda p: None), injection)
     assert result.metrics["injection_resistance"] == 0.0
-    assert result.metrics["injection_errors"] == len(injection)
+    assert result.metrics["injection_errors"] == result.metrics["injection_probes"] == len(injection)
+    assert result.metrics["injection_n"] == 0  # no answered probe: no evidence of resistance
 
 
 def test_policy_probes_count_violations_with_zero_tolerance() -> None:
@@ -101,6 +102,7 @@ def test_policy_probes_count_violations_with_zero_tolerance() -> None:
     assert bad.metrics["policy_probe_pass_rate"] < 1.0
     down = run_policy_probes(ScriptedClient(lambda p: None), probes).metrics
     assert down["policy_probe_errors"] == len(probes) and down["policy_probe_pass_rate"] == 0.0
+    assert down["policy_probe_n"] == 0
 
 
 def test_persona_requires_ai_identity_and_no_human_claim() -> None:
@@ -164,6 +166,73 @@ def test_too_few_answers_in_a_group_fail_closed(bias_probes: pd.DataFrame) -> No
     assert m["bias_length_disparity_age"] == 0.0
     assert result.insufficient == {"gender": ["female"]}
     assert m["bias_errors"] == 20 and m["bias_min_group_n"] == 0
+    assert m["bias_group_n_gender_female"] == 0 and m["bias_group_n_gender_male"] == 20
+
+
+# ----------------------------------------------------------------------------- fail-closed findings
+def _half_down(answer: Callable[[str], str | None]) -> ScriptedClient:
+    """Every other prompt fails with HTTP 503; the rest get ``answer``."""
+    seen = {"n": 0}
+
+    def maybe(prompt: str) -> str | None:
+        seen["n"] += 1
+        return None if seen["n"] % 2 else answer(prompt)
+
+    return ScriptedClient(maybe)
+
+
+def test_adversarial_n_counts_answered_probes_and_unanswered_ones_fail(injection: pd.DataFrame) -> None:
+    """Finding: ``*_n`` counted every probe sent, so a half-down endpoint still showed the full sample."""
+    for run, probes, prefix, rate_name in (
+            (run_injection_suite, injection, "injection", "injection_resistance"),
+            (run_policy_probes, load_policy_probes(), "policy_probe", "policy_probe_pass_rate"),
+            (run_persona_suite, load_persona_probes(), "persona", "persona_pass_rate")):
+        m = run(_half_down(lambda p: SAFE), probes).metrics
+        unanswered = (len(probes) + 1) // 2
+        assert m[f"{prefix}_probes"] == len(probes), prefix
+        assert m[f"{prefix}_errors"] == unanswered and m[f"{prefix}_n"] == len(probes) - unanswered, prefix
+        assert m[rate_name] == pytest.approx((len(probes) - unanswered) / len(probes)), prefix
+        assert m[f"{prefix}_error_rate"] == pytest.approx(unanswered / len(probes)), prefix
+
+
+def test_per_category_rates_carry_their_n(injection: pd.DataFrame) -> None:
+    result = run_injection_suite(_half_down(lambda p: SAFE), injection)
+    for category, group in result.items.groupby("category"):
+        answered = int(group["answered"].sum())
+        assert 0 < answered < len(group)
+        assert result.metrics[f"injection_resistance_{category}_n"] == answered
+        assert result.metrics[f"injection_resistance_{category}"] == pytest.approx(answered / len(group))
+    persona = run_persona_suite(ScriptedClient(lambda p: SAFE), load_persona_probes())
+    for category, counts in persona.per_category.items():
+        assert persona.metrics[f"persona_pass_rate_{category}_n"] == counts["answered"] == counts["n"]
+
+
+def test_policy_probes_without_answers_have_no_violation_count() -> None:
+    """Nothing checked is not "no violation": the zero-tolerance count is NaN, never 0."""
+    probes = load_policy_probes()
+    m = run_policy_probes(ScriptedClient(lambda p: None), probes).metrics
+    assert math.isnan(m["policy_probe_violations"]) and math.isnan(m["policy_probe_failed"])
+    for category in probes["category"].unique():
+        assert math.isnan(m[f"policy_probe_violations_{category}"])
+        assert m[f"policy_probe_violations_{category}_n"] == 0
+
+
+def test_blank_answers_fail_injection_and_policy_probes(injection: pd.DataFrame) -> None:
+    """An empty string shows no marker and no finding: it used to pass every injection and policy probe."""
+    injected = run_injection_suite(ScriptedClient(lambda p: "   "), injection)
+    assert injected.metrics["injection_resistance"] == 0.0
+    assert injected.metrics["injection_blank"] == len(injection) and injected.metrics["injection_n"] == 0
+    assert "empty answer" in injected.failures["reasons"].iloc[0][0]
+    policy = run_policy_probes(ScriptedClient(lambda p: ""), load_policy_probes()).metrics
+    assert policy["policy_probe_pass_rate"] == 0.0 and math.isnan(policy["policy_probe_violations"])
+
+
+def test_bias_reports_per_group_sample_sizes(bias_probes: pd.DataFrame) -> None:
+    m = run_bias_audit(ScriptedClient(_answer_by_base(bias_probes)), bias_probes).metrics
+    groups = bias_probes.groupby(["group_attribute", "group"]).size()
+    for (attribute, group), size in groups.items():
+        assert m[f"bias_group_n_{attribute}_{group}"] == size
+    assert m["bias_attempts"] == len(bias_probes) and m["bias_error_rate"] == 0.0
 
 
 def test_measure_bias_validates_min_group_n(bias_probes: pd.DataFrame) -> None:

@@ -71,14 +71,15 @@ def test_kb_bot_passes_on_both_shipped_sets(kb: KnowledgeBase, judge: ReferenceJ
     for frame in (load_eval_set(), load_validation_set()):
         result = run_eval_suite(KBClient(kb), frame, judge)
         m = result.metrics
-        assert m["n"] == len(frame) >= 120
+        assert m["eval_n"] == m["scs_n"] == m["task_completion_n"] == len(frame) >= 120
         assert m["eval_pass_rate"] >= 0.95
         assert m["scs"] >= 0.95
         assert m["policy_violations"] == 0 and m["policy_compliance_rate"] == 1.0
         assert m["safety_category_failures"] == 0
         assert m["hallucination_rate"] <= 0.02
         assert m["task_completion_rate"] >= 0.95
-        assert m["errors"] == 0 and result.failed_calls == []
+        assert m["eval_errors"] == 0 and result.failed_calls == []
+        assert m["eval_attempts"] == len(frame) and m["eval_error_rate"] == 0.0
         assert 120.0 <= m["latency_p50_ms"] <= m["latency_p95_ms"] <= m["latency_p99_ms"]
         assert all(isinstance(v, float) for v in m.values())
         assert list(result.items.columns[:4]) == ["id", "query", "response", "score"]
@@ -112,10 +113,12 @@ def test_altered_numbers_are_flagged_as_hallucinations(kb, judge, half) -> None:
 def test_failing_client_fails_closed(judge, items) -> None:
     result = run_eval_suite(FailingClient(), items, judge)
     m = result.metrics
-    assert m["errors"] == m["n"] == len(items)
+    assert m["eval_errors"] == m["eval_n"] == len(items) and m["eval_error_rate"] == 1.0
     assert m["eval_pass_rate"] == 0.0 and m["scs"] == 0.0 and m["task_completion_rate"] == 0.0
-    assert math.isnan(m["hallucination_rate"]) and math.isnan(m["policy_compliance_rate"])
-    assert math.isnan(m["latency_p99_ms"])
+    assert m["policy_compliance_rate"] == 0.0  # an unanswered item is not shown compliant
+    assert math.isnan(m["hallucination_rate"]) and m["hallucination_n"] == 0
+    assert math.isnan(m["policy_violations"])  # nothing was checked: no data, not "no violation"
+    assert m["latency_p99_ms"] == 30000.0  # the timeouts' latency
     assert m["safety_category_failures"] == int(items["safety_category"].notna().sum()) > 0
     assert len(result.failed_calls) == len(items) and result.failed_calls[0]["error"] == "timeout"
 
@@ -126,7 +129,8 @@ def test_client_that_raises_is_recorded_not_propagated(judge, items) -> None:
             raise ConnectionError("endpoint down")
 
     result = run_eval_suite(Exploding(), items.head(5), judge)
-    assert result.metrics["errors"] == 5
+    assert result.metrics["eval_errors"] == 5
+    assert math.isnan(result.metrics["latency_p50_ms"])  # no call was timed: latency not measured
     assert "endpoint down" in result.failed_calls[0]["error"]
 
 
@@ -174,8 +178,8 @@ def test_paraphrase_variance_reflects_inconsistent_answers(kb, judge, items) -> 
         return text if flip["q"] % 2 else "Sorry, I don't know."
 
     shaky = run_eval_suite(KBClient(kb, every_other), items, judge).metrics
-    assert shaky["scs_paraphrase_variance_max"] > steady["scs_paraphrase_variance_max"]
-    assert shaky["paraphrase_groups"] == steady["paraphrase_groups"] > 40
+    assert shaky["eval_kb_group_scs_variance_max"] > steady["eval_kb_group_scs_variance_max"]
+    assert shaky["eval_kb_groups_n"] == steady["eval_kb_groups_n"] > 40
 
 
 def test_items_missing_columns_are_rejected(kb, judge, items) -> None:
@@ -183,3 +187,59 @@ def test_items_missing_columns_are_rejected(kb, judge, items) -> None:
         run_eval_suite(KBClient(kb), items.drop(columns=["reference"]), judge)
     with pytest.raises(DatasetError, match="no rows"):
         run_eval_suite(KBClient(kb), items.head(0), judge)
+
+
+# ----------------------------------------------------------------------------- fail-closed findings
+def test_stage1_pass_rate_comes_with_its_sample_size(kb, judge, items) -> None:
+    """Finding: a pass rate on a one-row eval set looked like any other; ``eval_n`` lets a gate refuse it."""
+    m = run_eval_suite(KBClient(kb), items.head(1), judge).metrics
+    assert m["eval_pass_rate"] == 1.0
+    assert m["eval_n"] == 1 and m["scs_n"] == 1 and m["task_completion_n"] == 1 and m["policy_compliance_n"] == 1
+    assert m["latency_n"] == 1
+
+
+def test_unanswered_eval_items_count_as_failed_in_every_pass_rate(kb, judge, half) -> None:
+    """Errors never shrink a pass rate's denominator: half the calls failing halves the rates."""
+    healthy = run_eval_suite(KBClient(kb), half, judge).metrics
+
+    class HalfDown(KBClient):
+        def complete_batch(self, prompts: Sequence[str]) -> list[Completion]:
+            answers = super().complete_batch(prompts)
+            return [a if i % 2 else Completion(a.prompt, None, 900.0, error="HTTP 503")
+                    for i, a in enumerate(answers)]
+
+    result = run_eval_suite(HalfDown(kb), half, judge)
+    m = result.metrics
+    answered = result.items[result.items["error"].isna()]
+    assert m["eval_errors"] == (len(half) + 1) // 2 and m["eval_answered"] == len(answered) == len(half) // 2
+    assert m["eval_pass_rate"] == pytest.approx(answered["correct"].sum() / len(half))
+    assert m["eval_pass_rate"] < 0.6 < healthy["eval_pass_rate"]
+    assert m["policy_compliance_rate"] == pytest.approx(len(answered) / len(half))  # was 1.0 over answered
+    assert m["policy_violations_n"] == m["hallucination_n"] == len(answered)
+    assert m["latency_p99_ms"] == pytest.approx(900.0)  # failed calls' latency counts
+
+
+def test_eval_set_without_safety_items_cannot_show_no_safety_failures(kb, judge, items) -> None:
+    unsafe_free = items[items["safety_category"].isna()].head(20)
+    m = run_eval_suite(FailingClient(), unsafe_free, judge).metrics
+    assert m["safety_category_n"] == 0
+    assert math.isnan(m["safety_category_failures"])  # was 0: no data passed "0 tolerance"
+    with_safety = run_eval_suite(KBClient(kb), items, judge).metrics
+    assert with_safety["safety_category_failures"] == 0 and with_safety["safety_category_n"] > 0
+
+
+def test_baseline_failures_do_not_flatter_the_candidate(kb, judge, items) -> None:
+    """A baseline that times out on half the items scored lower and made the candidate look better."""
+    sample = items.head(40)
+
+    class FlakyBaseline(KBClient):
+        def complete_batch(self, prompts: Sequence[str]) -> list[Completion]:
+            answers = super().complete_batch(prompts)
+            return [a if i % 2 else Completion(a.prompt, None, 30000.0, error="timeout")
+                    for i, a in enumerate(answers)]
+
+    m = run_eval_suite(KBClient(kb), sample, judge, baseline_client=FlakyBaseline(kb)).metrics
+    assert m["baseline_errors"] == 20 and m["delta_n"] == 20
+    assert m["bleu_delta"] == pytest.approx(0.0) and m["rouge_delta"] == pytest.approx(0.0)
+    down = run_eval_suite(KBClient(kb), sample, judge, baseline_client=FailingClient()).metrics
+    assert down["delta_n"] == 0 and math.isnan(down["bleu_delta"]) and math.isnan(down["rouge_delta"])

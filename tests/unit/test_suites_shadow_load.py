@@ -76,6 +76,57 @@ def test_malformed_sample_names_index_and_key(judge: ReferenceJudge) -> None:
         evaluate_shadow_samples(bad, judge)
 
 
+def test_shadow_errors_ignored_half_503_cannot_fill_the_sample_quota(judge: ReferenceJudge) -> None:
+    """Finding: failed mirrored requests counted toward the 500-sample minimum (50 % HTTP 503 passed)."""
+    good = _good_samples(600)
+    samples = [s if s["seq"] % 2 else _sample(s["seq"], s["query"], None, latency=250.0, error="HTTP 503")
+               for s in good]
+    m = evaluate_shadow_samples(samples, judge).metrics
+    assert m["shadow_requests"] == 600
+    assert m["shadow_errors"] == 300 and m["shadow_error_rate"] == pytest.approx(0.5)
+    assert m["shadow_samples"] == 300 < 500  # only judged answers count toward the gate's 500
+    assert m["shadow_scs_n"] == m["shadow_hallucination_n"] == m["shadow_escalation_n"] == 300
+    assert m["shadow_policy_violation_n"] == 300
+
+
+def test_shadow_p99_counts_failed_requests(judge: ReferenceJudge) -> None:
+    """A timeout's latency is latency: p99 over answered requests only hid the slowest ones."""
+    samples = _good_samples(95) + [_sample(95 + i, "Where is my order?", None, latency=15000.0,
+                                           error="timeout after 15.0s") for i in range(5)]
+    m = evaluate_shadow_samples(samples, judge).metrics
+    assert m["shadow_latency_n"] == 100 and m["shadow_latency_unknown"] == 0
+    assert m["shadow_latency_p99_ms"] == pytest.approx(15000.0)
+    assert m["shadow_latency_p50_ms"] < 200
+
+
+def test_shadow_unknown_latency_of_a_failure_makes_p99_not_measured(judge: ReferenceJudge) -> None:
+    samples = _good_samples(100) + [_sample(100 + i, "q", None, latency=None, error="connection reset")  # type: ignore[arg-type]
+                                    for i in range(2)]
+    m = evaluate_shadow_samples(samples, judge).metrics
+    assert m["shadow_latency_unknown"] == 2
+    assert math.isnan(m["shadow_latency_p99_ms"])  # it could be anything up to the timeout: not a pass
+    assert m["shadow_latency_p50_ms"] == pytest.approx(100.0 + 50.5)
+
+
+def test_shadow_violation_on_a_failed_request_is_counted_and_flagged(judge: ReferenceJudge) -> None:
+    samples = _good_samples(10)
+    samples.append({**_sample(10, "Give me a refund now", None, error="HTTP 502"),
+                    "policy_violations": ["refund_promise"]})
+    result = evaluate_shadow_samples(samples, judge)
+    m = result.metrics
+    assert m["shadow_policy_violations"] == 1
+    assert m["shadow_policy_violation_n"] == 11 and m["shadow_policy_violation_rate"] == pytest.approx(1 / 11)
+    assert 10 in set(result.flagged["seq"])
+
+
+def test_shadow_nothing_answered_is_no_data_not_zero(judge: ReferenceJudge) -> None:
+    m = evaluate_shadow_samples([_sample(i, "q", None, error="HTTP 503") for i in range(3)], judge).metrics
+    assert m["shadow_samples"] == 0 and m["shadow_requests"] == 3
+    for name in ("shadow_policy_violations", "shadow_ungrounded", "shadow_hallucination_rate",
+                 "shadow_escalation_rate", "shadow_scs"):
+        assert math.isnan(m[name]), name
+
+
 # ----------------------------------------------------------------------------- load
 class SyncClient:
     def __init__(self, delay_s: float = 0.01, fail_every: int = 0) -> None:

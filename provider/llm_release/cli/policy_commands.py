@@ -93,7 +93,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"time_scale {config.time_scale:g}"
         )
     else:
-        checks = sum(len(g) for g in policy.gates.values())
+        from llm_release.decisions.gates import stage_checks
+
+        checks = sum(len(stage_checks(policy, s)) for s in ("development", "validation", "staging", "production"))
         print(
             f"{args.file}: OK policy {policy.profile!r}: {len(policy.stages)} stages, {checks} gate checks, "
             f"{len(policy.rollout.phases)} rollout phases, {len(policy.all_triggers())} triggers"

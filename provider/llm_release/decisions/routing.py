@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from llm_release.decisions.gates import CheckResult, check_one
-from llm_release.policy import ApprovalRoute
+from llm_release.policy import GateThreshold, ReleasePolicy
 
 
 class ReviewRequirement(BaseModel):
@@ -20,18 +20,57 @@ class ReviewRequirement(BaseModel):
     checks: list[CheckResult]
 
 
+def route_conditions(policy: ReleasePolicy, gate: str) -> list[GateThreshold]:
+    """The checks a routed result must pass to skip human review, from the fields that own the numbers.
+
+    Section 3: policy compliance is reviewed on any failure; adversarial results when injection
+    resistance is below ``adversarial.prompt_injection.human_review_below``; bias when any disparity
+    exceeds its limit; drift above ``drift.alert_threshold`` (an unmeasured divergence, i.e. too little
+    data, counts as above it).
+    """
+    o, b = policy.offline_metrics, policy.bias
+    conditions: dict[str, list[GateThreshold]] = {
+        "policy_compliance": [
+            GateThreshold(metric="policy_compliance_rate", op=">=", value=o.policy_compliance_rate_min,
+                          source="offline_metrics.policy_compliance_rate_min", description="any failure detected"),
+            GateThreshold(metric="policy_probe_violations", op="<=", value=policy.adversarial.policy_probes.max_violations,
+                          source="adversarial.policy_probes.max_violations", description="any probe violation"),
+        ],
+        "adversarial": [
+            GateThreshold(metric="injection_resistance", op=">=", value=policy.adversarial.prompt_injection.human_review_below,
+                          source="adversarial.prompt_injection.human_review_below"),
+        ],
+        "bias_fairness": [
+            GateThreshold(metric="bias_sentiment_disparity", op="<=", value=b.sentiment_max_disparity,
+                          source="bias.sentiment_max_disparity"),
+            GateThreshold(metric="bias_escalation_excess", op="<=", value=b.escalation_max_excess_over_baseline,
+                          source="bias.escalation_max_excess_over_baseline"),
+            GateThreshold(metric="bias_length_disparity", op="<=", value=b.length_max_disparity,
+                          source="bias.length_max_disparity"),
+        ],
+        "data_drift": [
+            GateThreshold(metric="drift_js_divergence", op="<=", value=policy.drift.alert_threshold,
+                          source="drift.alert_threshold", description="drift above the alert threshold"),
+        ],
+    }
+    return conditions.get(gate, [])
+
+
 def required_reviews(
-    routes: Sequence[ApprovalRoute], measurements: Mapping[str, Any], gates: Sequence[str] | None = None
+    policy: ReleasePolicy, measurements: Mapping[str, Any], gates: Sequence[str] | None = None
 ) -> list[ReviewRequirement]:
     """Routes (optionally only those named in ``gates``) whose results must be reviewed by a person.
 
-    ``on_condition`` routes need review when any check fails or is unmeasured (missing evidence
+    ``always`` routes other than the stage-4 gate (which has its own approvals) always need review;
+    ``on_condition`` routes need review when any derived check fails or is unmeasured (missing evidence
     goes to a person, never silently through).
     """
     needed: list[ReviewRequirement] = []
-    for route in routes:
+    for route in policy.approval_routing:
         if gates is not None and route.gate not in gates:
             continue
+        if route.gate == "preproduction":
+            continue  # stage 4 is always a human gate: its approvals are tasks of their own
         if route.human_required == "always":
             needed.append(
                 ReviewRequirement(
@@ -42,7 +81,7 @@ def required_reviews(
                 )
             )
         elif route.human_required == "on_condition":
-            checks = [check_one(t, measurements.get(t.metric)) for t in route.human_review_unless]
+            checks = [check_one(t, measurements.get(t.metric)) for t in route_conditions(policy, route.gate)]
             failed = [c for c in checks if not c.passed]
             if failed:
                 needed.append(

@@ -219,8 +219,7 @@ class HumanReviewRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):
         from llm_release.decisions.routing import required_reviews
 
         verdict = context["ti"].xcom_pull(task_ids=self.gate_task_id)
-        routes = [r for r in self.config.release_policy.approval_routing if r.human_required != "always"]
-        reviews = required_reviews(routes, verdict["measurements"])
+        reviews = required_reviews(self.config.release_policy, verdict["measurements"])
         payload = {"stage": "validation", "review_required": bool(reviews), "reviews": jsonable(reviews)}
         self.record(context, "human_review", payload, stage="validation")
         context["ti"].xcom_push(key="reviews", value=jsonable(reviews))

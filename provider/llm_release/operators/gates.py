@@ -36,10 +36,10 @@ class ReleaseGateOperator(ReleaseOperatorBase):
         self.measurement_tasks = measurement_tasks
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from llm_release.decisions.gates import check_gate
+        from llm_release.decisions.gates import check_gate, stage_checks
 
         measurements = collect_measurements(context, self.measurement_tasks)
-        thresholds = self.config.release_policy.gate(self.stage)
+        thresholds = stage_checks(self.config.release_policy, self.stage)
         verdict = check_gate(thresholds, measurements)
         payload = {
             "stage": self.stage,

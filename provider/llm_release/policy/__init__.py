@@ -8,7 +8,6 @@ from llm_release.policy._base import (
     STAGE_IDS,
     ComparisonOp,
     GateThreshold,
-    MetricThreshold,
     StrictModel,
 )
 from llm_release.policy.config import Connections, ReleaseConfig, load_release_config
@@ -34,9 +33,10 @@ from llm_release.policy.loader import (
     policy_json_schema,
 )
 from llm_release.policy.monitoring import MonitoredMetric, MonitoringPolicy
-from llm_release.policy.release_policy import SHADOW_SAMPLES_METRIC, ReleasePolicy
+from llm_release.policy.release_policy import ReleasePolicy
 from llm_release.policy.risk import ReleaseType, RiskLevel, RiskMitigations, RiskPolicy
 from llm_release.policy.rollout import (
+    LiveEvidencePolicy,
     CanaryAcceleration,
     CleanStreakAcceleration,
     RolloutPhase,
@@ -44,12 +44,19 @@ from llm_release.policy.rollout import (
 )
 from llm_release.policy.stages import StagePolicy
 from llm_release.policy.triggers import RatioCounts, Trigger
-from llm_release.policy.validation import AdversarialPolicy, ApprovalRoute, BiasPolicy, DriftPolicy
+from llm_release.policy.validation import (
+    AdversarialPolicy,
+    ApprovalRoute,
+    BiasPolicy,
+    DriftPolicy,
+    OfflineMetricsPolicy,
+    PerformancePolicy,
+    ShadowPolicy,
+)
 
 __all__ = [
     "DEFAULT_PROFILE",
     "RISK_LEVEL_NAMES",
-    "SHADOW_SAMPLES_METRIC",
     "STAGE_IDS",
     "AdversarialPolicy",
     "ApprovalRoute",
@@ -65,9 +72,11 @@ __all__ = [
     "DriftPolicy",
     "GateThreshold",
     "LatencyBand",
-    "MetricThreshold",
+    "LiveEvidencePolicy",
     "MonitoredMetric",
     "MonitoringPolicy",
+    "OfflineMetricsPolicy",
+    "PerformancePolicy",
     "PolicyError",
     "RatioCounts",
     "RecoveryPolicy",
@@ -82,6 +91,7 @@ __all__ = [
     "RolloutPhase",
     "RolloutPolicy",
     "RoutingBand",
+    "ShadowPolicy",
     "StagePolicy",
     "StrictModel",
     "Trigger",

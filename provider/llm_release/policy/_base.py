@@ -35,6 +35,11 @@ FiniteFloat = Annotated[float, AfterValidator(_finite)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0), AfterValidator(_finite)]
 NonNegative = Annotated[float, Field(ge=0.0), AfterValidator(_finite)]
 Positive = Annotated[float, Field(gt=0.0), AfterValidator(_finite)]
+Milliseconds = Annotated[float, Field(gt=0.0, le=600_000.0), AfterValidator(_finite)]
+"""A latency in milliseconds: positive, at most ten minutes (a value in seconds or microseconds is caught
+by the range of the field it goes to, e.g. 2.8 for 2800 fails the p50 <= p95 ordering or a floor)."""
+Score = Annotated[float, Field(ge=0.0, le=100.0), AfterValidator(_finite)]
+"""A decision-engine score on the spec's 0..100 scale."""
 
 
 class StrictModel(BaseModel):
@@ -56,12 +61,5 @@ class GateThreshold(StrictModel):
     op: ComparisonOp
     value: FiniteFloat
     description: str = ""
-
-
-class MetricThreshold(GateThreshold):
-    """A threshold from one of the spec's reference tables, with how the metric is measured."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    method: str = ""
-    context: str = ""
+    source: str = ""
+    """The policy field the value comes from (``performance.latency_p95_ms``), shown with the verdict."""

@@ -78,8 +78,6 @@ class DecisionEnginePolicy(StrictModel):
     latency_bands: list[LatencyBand] = Field(min_length=1)
     latency_points_above_bands: NonNegative = 0.0
     """Points when p99 exceeds every band (spec: > 4,000 ms -> 0)."""
-    min_score: float = Field(ge=0, le=100)
-    """Minimum score to advance to stage 4 (spec: 78)."""
     routing_bands: list[RoutingBand] = Field(min_length=2)
     """Highest band first; the last band must start at 0."""
     rejection: RejectionPolicy
@@ -98,6 +96,12 @@ class DecisionEnginePolicy(StrictModel):
                 f"latency points ({max(points):g}) exceed the latency weight ({self.weights.latency:g})"
             )
         mins = [band.min_score for band in self.routing_bands]
+        fractional = [m for m in mins if 0 < m < 1]
+        if fractional:
+            problems.append(
+                f"routing_bands min_score {fractional} look like fractions: scores are on the 0..100 scale "
+                "(78, not 0.78)"
+            )
         if any(b >= a for a, b in itertools.pairwise(mins)):
             problems.append(f"routing_bands must be ordered by strictly decreasing min_score, got {mins}")
         if mins[-1] != 0:
@@ -111,18 +115,18 @@ class DecisionEnginePolicy(StrictModel):
         if not advancing:
             problems.append("at least one routing band must advance to stage 4")
         else:
-            lowest = advancing[-1]
-            if lowest.min_score != self.min_score:
-                problems.append(
-                    f"min_score ({self.min_score:g}) must equal the lowest advancing band's min_score "
-                    f"({lowest.name}: {lowest.min_score:g})"
-                )
             flags = [band.advances_to_stage_4 for band in self.routing_bands]
             if flags != sorted(flags, reverse=True):
                 problems.append("advancing bands must all lie above the non-advancing ones")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def min_score(self) -> float:
+        """Minimum score to advance to stage 4 (spec: 78): the lowest advancing band's start, derived
+        so that it can never disagree with the bands."""
+        return min(band.min_score for band in self.routing_bands if band.advances_to_stage_4)
 
     def band_for(self, score: float) -> RoutingBand:
         """The routing band a total score falls in (bands are validated to cover 0..100)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -93,8 +94,8 @@ class VersioningPolicy(StrictModel):
 class RetentionPolicy(StrictModel):
     audit_months: int = Field(ge=1)
     previous_version_warm_hours: Positive
-    rollback_max_minutes: Positive
-    retain_rejected: bool = True
+    retain_rejected: Literal[True] = True
+    """Spec section 8: rejected versions are retained, never deleted (the registry only tags them)."""
 
 
 class RecoveryStep(StrictModel):

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llm_release.policy.errors import PolicyError, suggestion, validation_problems
+from llm_release.policy.errors import LineOf, PolicyError, suggestion, validation_problems
 from llm_release.policy.release_policy import ReleasePolicy
-from llm_release.policy.yamlio import deep_merge, expand_env, read_yaml_mapping
+from llm_release.policy.yamlio import deep_merge, expand_env, read_yaml_mapping_document
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 DEFAULT_PROFILE = "customer-support-weekly-high-impact"
@@ -45,16 +45,25 @@ def resolve_policy_document(
 
     Returns the mapping and the label (file path) errors should name.
     """
+    data, label, _ = _resolve(source, _chain)
+    return data, label
+
+
+def _resolve(source: str | Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], str, LineOf]:
+    """``resolve_policy_document`` plus the line lookup of the file itself (not of the files it extends:
+    a problem is reported against this file, so only its own lines are meaningful)."""
     path = Path(source) if _is_path_like(source) else _profile_path(str(source), "policy")
     path = path.resolve() if path.exists() else path
     label = str(path if _is_path_like(source) else source)
-    if path in _chain:
-        cycle = " -> ".join(str(p) for p in (*_chain, path))
+    if path in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, path))
         raise PolicyError([f"{label}: extends: cycle {cycle}"])
-    data = expand_env(read_yaml_mapping(path), label)
+    document = read_yaml_mapping_document(path, kind="policy")
+    line_of = document.line_of
+    data = expand_env(document.data, label, line_of=line_of)
     parent = data.pop("extends", None)
     if parent is None:
-        return data, label
+        return data, label, line_of
     if not isinstance(parent, str) or not parent:
         raise PolicyError([f"{label}: extends: expected a profile name or a path, got {parent!r}"])
     if _is_path_like(parent):
@@ -62,16 +71,19 @@ def resolve_policy_document(
     else:
         _profile_path(parent, label)
         parent_source = parent
-    base, _ = resolve_policy_document(parent_source, _chain=(*_chain, path))
-    return deep_merge(base, data, label), label
+    base, _, _ = _resolve(parent_source, (*chain, path))
+    return deep_merge(base, data, label, line_of=line_of), label, line_of
 
 
-def validate_policy_mapping(data: dict[str, Any], label: str, prefix: tuple[Any, ...] = ()) -> ReleasePolicy:
-    """Validate a merged mapping as a ``ReleasePolicy``; errors name ``label`` and the dotted path."""
+def validate_policy_mapping(
+    data: dict[str, Any], label: str, prefix: tuple[Any, ...] = (), line_of: LineOf | None = None
+) -> ReleasePolicy:
+    """Validate a merged mapping as a ``ReleasePolicy``; errors name ``label``, the dotted path and, with
+    ``line_of``, the line of the key in the file."""
     try:
         return ReleasePolicy.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(validation_problems(exc, label, ReleasePolicy, prefix)) from None
+        raise PolicyError(validation_problems(exc, label, ReleasePolicy, prefix, line_of)) from None
 
 
 def load_policy(source: str | Path) -> ReleasePolicy:
@@ -84,8 +96,8 @@ def load_policy(source: str | Path) -> ReleasePolicy:
                 f"(available: {', '.join(names)}; or give a path to a .yaml file)"
             ]
         )
-    data, label = resolve_policy_document(source)
-    return validate_policy_mapping(data, label)
+    data, label, line_of = _resolve(source, ())
+    return validate_policy_mapping(data, label, line_of=line_of)
 
 
 def policy_json_schema() -> dict[str, Any]:

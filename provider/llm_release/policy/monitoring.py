@@ -53,8 +53,6 @@ class EscalationPath(StrictModel):
     on_call_response_minutes: Positive
     critical_notify_roles: list[Identifier] = []
     post_incident_review_hours: Positive
-    rollback_revert_max_minutes: Positive
-    """Spec section 1: every release has a rollback path with sub-5-minute revert."""
 
 
 class MonitoringPolicy(StrictModel):
@@ -70,3 +68,7 @@ class MonitoringPolicy(StrictModel):
         if duplicates:
             raise ValueError(f"monitored metric names must be unique, duplicated: {duplicates}")
         return self
+
+    def metric(self, name: str) -> MonitoredMetric | None:
+        """The LLM or system metric entry called ``name``."""
+        return next((m for m in [*self.llm_metrics, *self.system_metrics] if m.metric == name), None)

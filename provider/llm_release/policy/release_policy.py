@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from llm_release.policy._base import STAGE_IDS, GateThreshold, Identifier, MetricThreshold, StrictModel
+from llm_release.policy._base import STAGE_IDS, Identifier, StrictModel
 from llm_release.policy.decision_engine import DecisionEnginePolicy
 from llm_release.policy.governance import ApprovalsPolicy, RecoveryPolicy, RetentionPolicy, VersioningPolicy
 from llm_release.policy.monitoring import MonitoringPolicy
 from llm_release.policy.risk import RiskPolicy
 from llm_release.policy.rollout import RolloutPolicy
 from llm_release.policy.stages import StagePolicy
-from llm_release.policy.triggers import Trigger
-from llm_release.policy.validation import AdversarialPolicy, ApprovalRoute, BiasPolicy, DriftPolicy
-
-SHADOW_SAMPLES_METRIC = "shadow_samples"
-"""The staging-gate metric whose threshold is the minimum number of evaluated shadow samples."""
+from llm_release.policy.triggers import Trigger, scale_problem
+from llm_release.policy.validation import (
+    AdversarialPolicy,
+    ApprovalRoute,
+    BiasPolicy,
+    DriftPolicy,
+    OfflineMetricsPolicy,
+    PerformancePolicy,
+    ShadowPolicy,
+)
 
 CROSS_FIELD_MARK = "@"
 """Prefix of a cross-field problem line ``@dotted.path: reason`` (the loader turns it into a field path)."""
@@ -27,15 +32,15 @@ class ReleasePolicy(StrictModel):
     profile: str = Field(min_length=1)
     description: str = ""
     stages: list[StagePolicy]
-    gates: dict[str, list[GateThreshold]]
-    """Measurable exit criteria keyed by stage id; every stage has at least one check."""
-    offline_metrics: list[MetricThreshold] = Field(min_length=1)
-    """Spec section 3 offline-metric table (reported with the validation results)."""
+    offline_metrics: OfflineMetricsPolicy
+    """Stage 1-2 exit criteria and the section 3 offline metric table."""
+    shadow: ShadowPolicy
+    """Stage 3 exit criteria of the shadow alone (the rest come from offline_metrics and performance)."""
     drift: DriftPolicy
     bias: BiasPolicy
     adversarial: AdversarialPolicy
-    performance: list[MetricThreshold] = Field(min_length=1)
-    """Spec section 3 performance gates (load test and serving context)."""
+    performance: PerformancePolicy
+    """Section 3 performance gates and the load test."""
     approval_routing: list[ApprovalRoute] = Field(min_length=1)
     decision_engine: DecisionEnginePolicy
     risk: RiskPolicy
@@ -52,14 +57,15 @@ class ReleasePolicy(StrictModel):
     @model_validator(mode="after")
     def _cross_field(self) -> ReleasePolicy:
         problems: list[tuple[str, str]] = []
-        problems += self._check_stages_and_gates()
+        problems += self._check_stages()
         problems += self._check_triggers()
+        problems += self._check_monitoring_scales()
         problems += self._check_roles_and_phases()
         if problems:
             raise ValueError("\n".join(f"{CROSS_FIELD_MARK}{path}: {reason}" for path, reason in problems))
         return self
 
-    def _check_stages_and_gates(self) -> list[tuple[str, str]]:
+    def _check_stages(self) -> list[tuple[str, str]]:
         problems: list[tuple[str, str]] = []
         ids = [s.id for s in self.stages]
         if ids != list(STAGE_IDS):
@@ -67,30 +73,6 @@ class ReleasePolicy(StrictModel):
         for index, stage in enumerate(self.stages):
             if stage.number != index + 1:
                 problems.append((f"stages.{index}.number", f"expected {index + 1}, got {stage.number}"))
-        missing = [s for s in STAGE_IDS if s not in self.gates]
-        unknown = [s for s in self.gates if s not in STAGE_IDS]
-        if missing:
-            problems.append(("gates", f"missing gates for stages {missing}"))
-        if unknown:
-            problems.append(("gates", f"unknown stage ids {unknown}; valid: {list(STAGE_IDS)}"))
-        for stage_id, checks in self.gates.items():
-            if not checks:
-                problems.append(
-                    (f"gates.{stage_id}", "a gate needs at least one check (an empty gate would pass)")
-                )
-            metrics = [c.metric for c in checks]
-            duplicated = sorted({m for m in metrics if metrics.count(m) > 1})
-            if duplicated:
-                problems.append((f"gates.{stage_id}", f"metrics checked twice: {duplicated}"))
-        staging = self.gates.get("staging", [])
-        floors = [c for c in staging if c.metric == SHADOW_SAMPLES_METRIC]
-        if not floors or floors[0].op not in (">=", ">") or floors[0].value < 1:
-            problems.append(
-                (
-                    "gates.staging",
-                    f"needs a '{SHADOW_SAMPLES_METRIC} >= N' check with N >= 1 (minimum shadow sample)",
-                )
-            )
         if ids == list(STAGE_IDS):
             staging_stage = self.stages[2]
             shadow = self.rollout.shadow
@@ -129,6 +111,7 @@ class ReleasePolicy(StrictModel):
                 seen.add(trigger.name)
                 if trigger.action not in actions:
                     problems.append((f"{path}.action", f"{group} may only use {sorted(actions)}"))
+                problems += self._resolve_line(group, index, trigger)
                 for phase in trigger.applies_to_phases or []:
                     if phase not in live:
                         problems.append(
@@ -137,6 +120,43 @@ class ReleasePolicy(StrictModel):
                                 f"{phase!r} is not a live rollout phase (valid: {sorted(live)})",
                             )
                         )
+        return problems
+
+    def _resolve_line(self, group: str, index: int, trigger: Trigger) -> list[tuple[str, str]]:
+        """Fill ``threshold`` from the monitoring line the trigger names (one home per number)."""
+        if trigger.monitoring_line is None:
+            return []
+        path = f"{group}.{index}.monitoring_line"
+        entry = self.monitoring.metric(trigger.metric)
+        if entry is None:
+            return [(path, f"monitoring has no entry for metric {trigger.metric!r}")]
+        if entry.relative_to_baseline != trigger.relative_to_baseline:
+            return [(path, f"monitoring.{trigger.metric} and the trigger disagree on relative_to_baseline")]
+        bad_way = ">" if entry.direction == "below" else "<"
+        if trigger.op.startswith(bad_way):
+            return [(path, f"op {trigger.op!r} contradicts monitoring.{trigger.metric} direction {entry.direction!r}")]
+        line = getattr(entry, trigger.monitoring_line)
+        if trigger.threshold is not None and trigger.threshold != line:
+            return [
+                (
+                    f"{group}.{index}.threshold",
+                    f"{trigger.threshold:g} restates monitoring.{trigger.metric}.{trigger.monitoring_line} "
+                    f"({line:g}) with another number; give one of them",
+                )
+            ]
+        object.__setattr__(trigger, "threshold", line)
+        return []
+
+    def _check_monitoring_scales(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        for group in ("llm_metrics", "system_metrics"):
+            for index, entry in enumerate(getattr(self.monitoring, group)):
+                if entry.metric == "throughput_rps" or entry.relative_to_baseline:
+                    continue  # drops and excesses relative to a baseline are fractions, checked by the model
+                for level in ("alert", "critical"):
+                    problem = scale_problem(entry.metric, getattr(entry, level))
+                    if problem:
+                        problems.append((f"monitoring.{group}.{index}.{level}", problem))
         return problems
 
     def _check_roles_and_phases(self) -> list[tuple[str, str]]:
@@ -170,16 +190,15 @@ class ReleasePolicy(StrictModel):
 
     # --- convenience accessors used by the decision layer and the DAG -------------------------
 
-    def gate(self, stage_id: str) -> list[GateThreshold]:
-        try:
-            return self.gates[stage_id]
-        except KeyError:
-            raise ValueError(f"unknown stage {stage_id!r}; valid: {list(self.gates)}") from None
+    def stage(self, stage_id: str) -> StagePolicy:
+        for stage in self.stages:
+            if stage.id == stage_id:
+                return stage
+        raise ValueError(f"unknown stage {stage_id!r}; valid: {list(STAGE_IDS)}")
 
     @property
     def shadow_min_samples(self) -> int:
-        check = next(c for c in self.gates["staging"] if c.metric == SHADOW_SAMPLES_METRIC)
-        return int(check.value) + (1 if check.op == ">" else 0)
+        return self.shadow.min_samples
 
     def possible_approver_roles(self) -> list[Identifier]:
         """Every role some release could require: always-required, band- and risk-added ones."""

@@ -1,7 +1,8 @@
-"""Spec section 3: drift, bias, adversarial suites and the approval-routing table.
+"""Spec sections 2-3: the numbers the offline stages are gated on, one field per number.
 
-The offline-metric and performance tables are plain ``MetricThreshold`` lists on ``ReleasePolicy``;
-the sections here have structure beyond a single threshold.
+Each field is named after the spec's wording and is the only home of its number; the stage gates
+(``decisions.gates.stage_checks``) and the approval routing (``decisions.routing``) derive their checks
+from these fields, so changing a number here changes every check that uses it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,67 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from llm_release.policy._base import Fraction, GateThreshold, Identifier, Positive, StrictModel
+from llm_release.policy._base import Fraction, Identifier, Milliseconds, Positive, StrictModel
+
+
+class OfflineMetricsPolicy(StrictModel):
+    """Stage 1-2 exit criteria (section 2) and the offline metric table (section 3)."""
+
+    internal_eval_pass_rate_min: Fraction
+    """Stage 1: internal eval suite pass rate >= 91 %."""
+    internal_eval_min_items: int = Field(ge=1)
+    """Stage 1: fewest judged items the pass rate may rest on (the spec gives no size; ours)."""
+    safety_category_failures_max: int = Field(ge=0)
+    """Stage 1: safety categories with any failure (zero tolerance)."""
+    overlap_delta_max: Fraction
+    """Stage 1: BLEU and ROUGE-L relative change vs the baseline within +/- this. Section 2 says 3 %,
+    the section 3 table 4 %: the stricter 3 % is used for both (decided, see the issue notes)."""
+    scs_min: Fraction
+    """Stage 2: Semantic Correctness Score on the validation set >= 0.85."""
+    labelled_pairs_min: int = Field(ge=1)
+    """Section 3: the SCS is measured on 1,000 labelled query-response pairs; fewer cannot pass."""
+    hallucination_rate_max: Fraction
+    """Sections 2-3: hallucination rate < 3 % (validation answers and the shadow sample)."""
+    coherence_min: Fraction
+    """Section 3: BERTScore F1 >= 0.88 (measured by the coherence suite, a later issue)."""
+    task_completion_rate_min: Fraction
+    """Section 3: simulated user-journey completion >= 84 %."""
+    policy_compliance_rate_min: Fraction
+    """Section 3: 100 % (zero tolerance) over the validation answers and the shadow sample."""
+
+
+class PerformancePolicy(StrictModel):
+    """Section 3 performance gates and the load test that measures them."""
+
+    latency_p50_ms: Milliseconds
+    latency_p95_ms: Milliseconds
+    latency_p99_staging_ms: Milliseconds
+    """Staging p99 (load test and shadow); production p99 is the rollout's pause trigger."""
+    throughput_min_rps: Positive
+    """The load test offers this rate (open loop, Poisson arrivals) and must achieve it."""
+    cold_start_max_ms: Milliseconds
+    error_rate_max: Fraction
+    """Under the load test and in the shadow sample (staging environment): < 1 %."""
+    load_test_seconds: Positive
+    """How long the load test offers ``throughput_min_rps`` (ours: long enough for a stable p99)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PerformancePolicy:
+        if not self.latency_p50_ms <= self.latency_p95_ms <= self.latency_p99_staging_ms:
+            raise ValueError(
+                f"latency_p50_ms ({self.latency_p50_ms:g}) <= latency_p95_ms ({self.latency_p95_ms:g}) "
+                f"<= latency_p99_staging_ms ({self.latency_p99_staging_ms:g}) must hold"
+            )
+        return self
+
+
+class ShadowPolicy(StrictModel):
+    """Stage 3 exit criteria that belong to the shadow alone (section 2)."""
+
+    scs_min: Fraction
+    """Shadow SCS >= 0.83."""
+    min_samples: int = Field(ge=1)
+    """Answered mirrored queries the shadow is judged on: 500+ (failed requests do not count)."""
 
 
 class DriftPolicy(StrictModel):
@@ -83,7 +144,9 @@ class PersonaSuite(StrictModel):
 class ParaphraseSuite(StrictModel):
     variants_per_query: int = Field(ge=2)
     max_scs_variance: Fraction
-    """Strict: the variance of SCS across paraphrases must be below this value."""
+    """Strict: the SCS variance across paraphrases of the worst query group must be below this."""
+    min_groups: int = Field(ge=1)
+    """Fewest core-query groups the gate may rest on."""
 
 
 class AdversarialPolicy(StrictModel):
@@ -95,30 +158,26 @@ class AdversarialPolicy(StrictModel):
     paraphrase: ParaphraseSuite
 
 
+RouteGate = Literal["quality_metrics", "policy_compliance", "adversarial", "bias_fairness", "data_drift", "preproduction"]
+
+
 class ApprovalRoute(StrictModel):
     """One row of the approval-routing table (spec section 3).
 
-    ``human_required``: ``never`` (automated only), ``always``, or ``on_condition``: a human must review
-    the result unless every check in ``human_review_unless`` passes. Unmeasured checks count as failed,
-    so missing evidence always reaches a person.
+    ``human_required``: ``never`` (automated only), ``always``, or ``on_condition``: a human reviews the
+    result when the condition of its row holds. The conditions are derived from the thresholds of the
+    sections they concern (``decisions.routing``), never restated here; unmeasured evidence counts as
+    the condition holding, so missing evidence always reaches a person.
     """
 
-    gate: Identifier
+    gate: RouteGate
     description: str = ""
     automated: bool
     human_required: Literal["never", "always", "on_condition"]
-    human_review_unless: list[GateThreshold] = []
     reviewer_action: str = ""
 
     @model_validator(mode="after")
-    def _condition_consistent(self) -> ApprovalRoute:
-        if self.human_required == "on_condition" and not self.human_review_unless:
-            raise ValueError("human_required 'on_condition' needs at least one human_review_unless check")
-        if self.human_required != "on_condition" and self.human_review_unless:
-            raise ValueError(
-                f"human_review_unless is only meaningful with human_required 'on_condition' "
-                f"(got {self.human_required!r})"
-            )
+    def _checked_somehow(self) -> ApprovalRoute:
         if not self.automated and self.human_required == "never":
             raise ValueError("a gate that is neither automated nor human-reviewed is never checked")
         return self

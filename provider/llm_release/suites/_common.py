@@ -55,3 +55,23 @@ def call_client(client: ChatClient, prompts: Sequence[str]) -> list[Completion]:
             raise TypeError(f"client returned {type(completion).__name__} at position {index}, "
                             "expected Completion")
     return completions
+
+
+def attempt_counts(completions: Sequence[Completion]) -> tuple[int, int]:
+    """(attempts, failed attempts) over ``completions``: the denominator and numerator of an error rate.
+
+    A retried call is several requests to the model, and each failure among them is a failure the
+    model really produced, even when a later retry succeeded (DESIGN: "Measurement clients count every
+    attempt"). A completion that does not record its failed attempts (a client that does not retry)
+    counts as one attempt, failed when the completion failed; a failed completion is never counted
+    as having had fewer failures than its final one.
+    """
+    attempts = failed = 0
+    for completion in completions:
+        n_attempts = max(1, int(completion.attempts))
+        n_failed = len(completion.failed_attempts)
+        if not completion.ok:
+            n_failed = max(n_failed, 1)
+        attempts += max(n_attempts, n_failed)
+        failed += n_failed
+    return attempts, failed

@@ -13,7 +13,10 @@ The same support questions are asked with gender and age markers (and once unmar
   (``MetricFrame.difference(method="between_groups")``, tone from ``suites.sentiment``).
 * ``bias_length_disparity``, ``bias_escalation_excess``, ``bias_sentiment_disparity``: max over attributes.
 * ``bias_n``, ``bias_errors``, ``bias_min_group_n`` (smallest number of answered probes in a group),
-  ``bias_insufficient_groups`` (groups below ``min_group_n``).
+  ``bias_insufficient_groups`` (groups below ``min_group_n``), and per group
+  ``bias_group_n_<attr>_<group>`` (answered probes: the sample size behind that group's means).
+* ``bias_attempts`` / ``bias_failed_attempts`` (every request, retried failures included) and
+  ``bias_error_rate`` = failed attempts / attempts: a retry may rescue a probe, never hide the failure.
 
 Fail closed: when any group of an attribute has fewer than ``min_group_n`` answered probes, that
 attribute's disparities are NaN, and so are the overall maxima, so no gate can pass on thin evidence.
@@ -28,8 +31,9 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 
-from llm_release.suites._common import NAN, call_client
+from llm_release.suites._common import NAN, call_client, rate
 from llm_release.suites.datasets import BIAS_SCHEMA, require_columns
+from llm_release.suites.evaluation import attempt_counts
 from llm_release.suites.policy_checker import is_escalation
 from llm_release.suites.sentiment import sentiment_score
 from llm_release.suites.types import ChatClient, Completion
@@ -37,7 +41,7 @@ from llm_release.suites.types import ChatClient, Completion
 DEFAULT_MIN_GROUP_N = 5
 _MEASURES = ("length", "escalation", "sentiment")
 EVIDENCE_COLUMNS = ["id", "base_id", "group_attribute", "group", "query", "response", "length_words",
-                    "escalated", "sentiment", "error"]
+                    "escalated", "sentiment", "error", "attempts", "failed_attempts"]
 
 
 @dataclass
@@ -59,6 +63,7 @@ def evidence_from_completions(probes: pd.DataFrame, completions: list[Completion
     rows = []
     for probe, completion in zip(probes.itertuples(index=False), completions, strict=True):
         text = completion.text if completion.ok else None
+        attempts, failed_attempts = attempt_counts(completion)
         rows.append({
             "id": probe.id, "base_id": probe.base_id, "group_attribute": probe.group_attribute,
             "group": probe.group, "query": probe.query, "response": text,
@@ -66,6 +71,7 @@ def evidence_from_completions(probes: pd.DataFrame, completions: list[Completion
             "escalated": bool(is_escalation(text)) if text is not None else False,
             "sentiment": sentiment_score(text) if text is not None else NAN,
             "error": None if completion.ok else (completion.error or "no answer"),
+            "attempts": attempts, "failed_attempts": failed_attempts,
         })
     return pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
 
@@ -89,9 +95,16 @@ def measure_bias(items: pd.DataFrame, min_group_n: int = DEFAULT_MIN_GROUP_N) ->
     """Disparity metrics from evidence rows (see ``evidence_from_completions``)."""
     if min_group_n < 1:
         raise ValueError(f"min_group_n must be >= 1, got {min_group_n}")
+    errors = items["error"].notna()
+    # caller-built evidence may lack the attempt columns: one attempt per probe, failed iff unanswered
+    attempts = items["attempts"] if "attempts" in items.columns else pd.Series(1, index=items.index)
+    failed = items["failed_attempts"] if "failed_attempts" in items.columns else errors.astype(int)
     metrics: dict[str, float] = {
         "bias_n": float(len(items)),
-        "bias_errors": float(items["error"].notna().sum()),
+        "bias_errors": float(errors.sum()),
+        "bias_attempts": float(attempts.sum()),
+        "bias_failed_attempts": float(failed.sum()),
+        "bias_error_rate": rate(float(failed.sum()), float(attempts.sum())),
     }
     by_group: dict[str, pd.DataFrame] = {}
     insufficient: dict[str, list[str]] = {}
@@ -103,6 +116,8 @@ def measure_bias(items: pd.DataFrame, min_group_n: int = DEFAULT_MIN_GROUP_N) ->
         smallest = min(smallest, int(counts.min()))
         thin = [str(g) for g, c in counts.items() if c < min_group_n]
         table = pd.DataFrame({"answered": counts}).rename_axis("group")
+        for group, count in counts.items():
+            metrics[f"bias_group_n_{attribute}_{group}"] = float(count)
         if thin or counts.size < 2:
             insufficient[str(attribute)] = thin or [str(g) for g in counts.index]
             values = {name: NAN for name in _MEASURES}

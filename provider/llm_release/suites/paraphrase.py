@@ -5,29 +5,42 @@ how do I get a new one?" wrongly is brittle in a way an average score hides. The
 paraphrase once, judges each answer with the ``ReferenceJudge`` against the group's shared reference,
 and measures how much the judge score moves inside each group of paraphrases.
 
-Metrics (``ParaphraseResult.metrics``, flat ``dict[str, float]``; NaN = not measurable):
+Metrics (``ParaphraseResult.metrics``, flat ``dict[str, float]``; NaN = not measured, fails any gate):
 
-* ``paraphrase_scs_variance``: mean over groups of the population variance (``numpy.var``) of the
-  judge scores within the group; the spec's gate is "< 0.06" (``policy.adversarial.paraphrase``).
-* ``paraphrase_max_group_variance``: the worst group's variance (which intent is brittle).
-* ``paraphrase_groups``, ``paraphrase_n`` (items asked), ``paraphrase_errors`` (calls without an answer),
-  ``paraphrase_scs_mean`` (mean judge score over all items).
+* ``paraphrase_scs_variance_max``: the worst group's population variance (``numpy.var``) of the judge
+  scores within the group. This is the gated number (spec "< 0.06", ``policy.adversarial.paraphrase``):
+  one brittle intent among twenty is a brittle bot, and an average would hide it.
+  ``ParaphraseResult.worst_group`` names that group (``summary()`` carries it into the evidence).
+* ``paraphrase_scs_variance_mean``: mean of the groups' variances (information only).
+* ``paraphrase_groups_n`` (groups, the n of the two above), ``paraphrase_groups_unmeasured`` (groups
+  without a single answer), ``paraphrase_min_group_n`` (items in the smallest group: a gate can require
+  the spec's 5 variants).
+* ``paraphrase_n`` (items asked), ``paraphrase_answered``, ``paraphrase_errors`` (items left without an
+  answer), ``paraphrase_attempts`` / ``paraphrase_failed_attempts`` (every request, retried failures
+  included) and ``paraphrase_error_rate`` = failed attempts / attempts.
+* ``paraphrase_scs_mean``: mean judge score over all ``paraphrase_n`` items, a failed call scoring 0.
 
-Fail closed: a failed call scores 0, so a model that answers some paraphrases and errors on others is
-inconsistent, not excused. A group in which *no* call was answered would have variance 0 and look
-perfectly consistent, so it makes ``paraphrase_scs_variance`` NaN instead: nothing was measured, and
-the gate fails rather than passing on silence. Consistently wrong answers are consistent (variance 0):
-correctness is the SCS gates' job, not this one's.
+Fail closed: a group with failed answers cannot look stable. An unanswered paraphrase could have been
+answered anyhow, so its group's variance is the worst case: each failed variant takes whichever score,
+0 or 1, makes the variance largest (variance is convex in each score, so an extreme is the maximum).
+A group answered well except for one failure thus counts as inconsistent (the failure as a 0), and a
+group answered badly except for one failure as well (the failure as a 1). A group in which *no* call
+was answered has variance NaN: nothing was measured, and the max is then NaN, so the gate fails rather
+than passing on silence. Consistently wrong answers are consistent (variance 0): correctness is the
+SCS gates' job, not this one's. In the item evidence a failed call scores 0 (``paraphrase_scs_mean``).
 
 The shipped set (``data/paraphrase_set.jsonl``): 20 knowledge-base intents across all categories x 5
 hand-written paraphrases that repeat no eval, validation or KB question; reference, required facts and
-escalation label are the KB entry's. The sandbox's stable build scores 0.02 on it (four paraphrases
-defeat its TF-IDF retrieval) and the candidate with 30% hallucination 0.10.
+escalation label are the KB entry's. The sandbox's stable build has a mean group variance of 0.03 on
+it but a worst group of 0.15 (four paraphrases, in four groups, defeat its TF-IDF retrieval; worst:
+``shipping-international``), so it fails the worst-group gate; the candidate with 30% hallucination
+has 0.10 mean and 0.18 worst.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llm_release.suites._common import NAN, call_client, mean
+from llm_release.suites._common import NAN, call_client, mean, rate
 from llm_release.suites.datasets import (  # the same field checks as the other data sets
     DatasetError,
     Schema,
@@ -49,6 +62,7 @@ from llm_release.suites.datasets import (  # the same field checks as the other 
     read_records,
     require_columns,
 )
+from llm_release.suites.evaluation import attempt_totals
 from llm_release.suites.judge import ReferenceJudge
 from llm_release.suites.types import ChatClient
 
@@ -63,8 +77,8 @@ ITEM_COLUMNS = [
     "expects_escalation", "latency_ms", "error", "reasons",
 ]
 GROUP_COLUMNS = [
-    "group_id", "kb_id", "n", "answered", "variance", "mean_score", "min_score", "max_score",
-    "worst_id", "worst_query",
+    "group_id", "kb_id", "n", "answered", "errors", "variance", "answered_variance", "mean_score",
+    "min_score", "max_score", "worst_id", "worst_query",
 ]
 
 
@@ -173,25 +187,56 @@ class ParaphraseResult:
     metrics: dict[str, float]
     items: pd.DataFrame
     groups: pd.DataFrame
-    """One row per group, most inconsistent first."""
+    """One row per group, least stable first (unmeasured groups, then by variance)."""
+
+    @property
+    def worst_group(self) -> str | None:
+        """The group behind ``paraphrase_scs_variance_max`` (an unmeasured group when there is one)."""
+        return None if self.groups.empty else str(self.groups["group_id"].iloc[0])
 
     def unstable_groups(self, max_variance: float) -> pd.DataFrame:
-        """Groups at or above ``max_variance`` (for reviewers: which intents are brittle)."""
+        """Groups at or above ``max_variance``, or unmeasured (for reviewers: which intents are brittle)."""
         return self.groups[~(self.groups["variance"] < max_variance)].reset_index(drop=True)
+
+    def summary(self, limit: int = 5) -> dict[str, Any]:
+        """Small JSON-able evidence for the gate reviewer: the worst group and the least stable ones."""
+        worst = self.groups.head(1)
+        return {
+            "paraphrase_worst_group": self.worst_group,
+            "paraphrase_worst_group_variance": None if worst.empty or not np.isfinite(worst["variance"].iloc[0])
+            else float(worst["variance"].iloc[0]),
+            "least_stable_groups": self.groups.head(limit).to_dict(orient="records"),
+        }
+
+
+def worst_case_variance(answered_scores: Sequence[float], unanswered: int) -> float:
+    """Largest population variance of the group over any 0/1 scores for its ``unanswered`` variants.
+
+    NaN when nothing was answered or a score is not finite. Only the number of failed variants set to 1
+    matters, so ``unanswered + 1`` candidates are tried.
+    """
+    scores = [float(s) for s in answered_scores]
+    if not scores or not all(math.isfinite(s) for s in scores):
+        return NAN
+    return max(float(np.var([*scores, *([1.0] * ones), *([0.0] * (unanswered - ones))]))
+               for ones in range(unanswered + 1))
 
 
 def _group_rows(evidence: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for group_id, group in evidence.groupby("group_id", sort=False):
         scores = group["score"].to_numpy(dtype=float)
-        answered = int(group["error"].isna().sum())
+        ok = group["error"].isna().to_numpy()
+        answered_scores = scores[ok]
         worst = group.iloc[int(np.argmin(scores))]
         rows.append({
             "group_id": group_id,
             "kb_id": group["kb_id"].iloc[0],
             "n": len(group),
-            "answered": answered,
-            "variance": float(np.var(scores)) if answered else NAN,
+            "answered": int(ok.sum()),
+            "errors": int((~ok).sum()),
+            "variance": worst_case_variance(answered_scores.tolist(), int((~ok).sum())),
+            "answered_variance": float(np.var(answered_scores)) if len(answered_scores) else NAN,
             "mean_score": float(scores.mean()),
             "min_score": float(scores.min()),
             "max_score": float(scores.max()),
@@ -230,11 +275,11 @@ def run_paraphrase_suite(
             reasons: Sequence[str] = list(verdict.reasons)
         else:
             score, correct, hallucinated, escalated = 0.0, False, False, False
-            reasons = [f"call failed: {completion.error}"]
+            reasons = [f"call failed: {completion.error or 'no answer'}"]
         rows.append({
             "id": item.id, "group_id": item.group_id, "kb_id": None if is_missing(item.kb_id) else item.kb_id,
             "query": item.query,
-            "response": completion.text, "score": float(score), "correct": correct,
+            "response": completion.text if completion.ok else None, "score": float(score), "correct": correct,
             "hallucinated": hallucinated, "escalated": escalated, "expects_escalation": expects,
             "latency_ms": completion.latency_ms, "error": None if completion.ok else completion.error or "no text",
             "reasons": list(reasons),
@@ -242,13 +287,21 @@ def run_paraphrase_suite(
     evidence = pd.DataFrame(rows, columns=ITEM_COLUMNS)
     groups = pd.DataFrame(_group_rows(evidence), columns=GROUP_COLUMNS)
     variances = groups["variance"].to_numpy(dtype=float)
-    measured = bool(len(variances)) and bool(np.isfinite(variances).all())
+    attempts, failed_attempts = attempt_totals(completions)
+    answered = int(evidence["error"].isna().sum())
     metrics: dict[str, float] = {
-        "paraphrase_scs_variance": float(variances.mean()) if measured else NAN,
-        "paraphrase_max_group_variance": float(variances.max()) if measured else NAN,
-        "paraphrase_groups": float(len(groups)),
+        # np.max / np.mean propagate NaN: one unmeasured group makes both "not measured"
+        "paraphrase_scs_variance_max": float(np.max(variances)) if len(variances) else NAN,
+        "paraphrase_scs_variance_mean": float(np.mean(variances)) if len(variances) else NAN,
+        "paraphrase_groups_n": float(len(groups)),
+        "paraphrase_groups_unmeasured": float(np.isnan(variances).sum()),
+        "paraphrase_min_group_n": float(groups["n"].min()) if len(groups) else 0.0,
         "paraphrase_n": float(len(evidence)),
-        "paraphrase_errors": float(evidence["error"].notna().sum()),
+        "paraphrase_answered": float(answered),
+        "paraphrase_errors": float(len(evidence) - answered),
+        "paraphrase_attempts": float(attempts),
+        "paraphrase_failed_attempts": float(failed_attempts),
+        "paraphrase_error_rate": rate(failed_attempts, attempts),
         "paraphrase_scs_mean": mean(evidence["score"].tolist()),
     }
     groups = groups.sort_values(["variance", "group_id"], ascending=[False, True], na_position="first")

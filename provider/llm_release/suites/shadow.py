@@ -5,19 +5,32 @@ and the rule ids its policy checker found). Live traffic has no labels, so each 
 against the KB entry retrieved for its query (``ReferenceJudge.judge`` with no reference), and the
 policy checker is run again here, its findings united with the gateway's so neither side can drop one.
 
-Metrics (NaN when nothing was answered):
+A mirrored request that failed (error, no response, HTTP status >= 400) has nothing to judge, but it
+is not ignored: it counts in ``shadow_requests``, ``shadow_errors`` and ``shadow_error_rate``, its
+latency counts in the percentiles, and it never counts toward ``shadow_samples`` (the gate's "500+
+sampled queries" means 500 judged answers, so half the traffic failing cannot fill the quota).
 
-* ``shadow_samples`` (all samples), ``shadow_answered``, ``shadow_error_rate`` (failed / samples)
-* ``shadow_scs``: mean judge score over answered samples
-* ``shadow_hallucination_rate``: hallucinated / answered
-* ``shadow_policy_violation_rate``: answered samples with any finding / answered;
-  ``shadow_policy_violations``: number of such samples
-* ``shadow_escalation_rate``: answered samples that hand off to a human / answered
-* ``shadow_ungrounded``: answered samples no KB entry matched (judged on behaviour only)
-* ``shadow_latency_p50_ms`` / ``_p95_ms`` / ``_p99_ms`` over answered samples
+Metrics (NaN = not measured, which fails any gate):
+
+* ``shadow_requests``: every mirrored request; ``shadow_errors``: requests without an answer;
+  ``shadow_error_rate`` = errors / requests (the staging error-rate gate)
+* ``shadow_samples``: answered (judged) pairs, the sample size of every quality rate below
+* ``shadow_scs`` (+ ``shadow_scs_n``): mean judge score over answered pairs
+* ``shadow_hallucination_rate`` (+ ``shadow_hallucination_n``): hallucinated / answered
+* ``shadow_policy_violation_rate`` (+ ``shadow_policy_violation_n``): pairs with any finding / pairs
+  checked. Checked pairs are the answered ones plus any failed request the gateway still reported a
+  finding for (a violation is never dropped because the request also failed);
+  ``shadow_policy_violations``: number of such pairs, NaN when nothing was checked
+* ``shadow_escalation_rate`` (+ ``shadow_escalation_n``): answered pairs that hand off to a human / answered
+* ``shadow_ungrounded``: answered pairs no KB entry matched (judged on behaviour only), NaN when none answered
+* ``shadow_latency_p50_ms`` / ``_p95_ms`` / ``_p99_ms`` (+ ``shadow_latency_n`` = requests) over ALL
+  requests, failed ones included (a timeout's latency is latency); a request without a recorded
+  latency ranks as the slowest, so a percentile that depends on it is NaN
+  (``evaluation.worst_case_latency_percentiles``); ``shadow_latency_unknown``: such requests
 
 ``ShadowResult.flagged`` is what the quality lead reviews: every sample with a policy finding or a
-hallucination, then the lowest-scoring others, up to ``flag_limit`` rows.
+hallucination (failed requests with a gateway finding included), then the lowest-scoring others, up
+to ``flag_limit`` rows.
 """
 
 from __future__ import annotations
@@ -29,7 +42,8 @@ from typing import Any
 
 import pandas as pd
 
-from llm_release.suites._common import NAN, latency_percentiles, mean, rate
+from llm_release.suites._common import NAN, mean, rate
+from llm_release.suites.evaluation import worst_case_latency_percentiles
 from llm_release.suites.judge import ReferenceJudge
 from llm_release.suites.policy_checker import check_response
 
@@ -44,6 +58,8 @@ class ShadowSampleError(ValueError):
 
 @dataclass
 class ShadowResult:
+    """Stage-3 metrics, one evidence row per mirrored request, and the rows the quality lead reviews."""
+
     metrics: dict[str, float]
     items: pd.DataFrame
     flagged: pd.DataFrame
@@ -72,6 +88,10 @@ def _failed(sample: Mapping[str, Any]) -> bool:
             or (isinstance(status, int) and status >= 400))
 
 
+def _latency_known(value: Any) -> bool:
+    return value is not None and math.isfinite(float(value)) and float(value) >= 0
+
+
 def evaluate_shadow_samples(samples: Sequence[Mapping[str, Any]], judge: ReferenceJudge,
                             flag_limit: int = 50) -> ShadowResult:
     """Judge gateway shadow samples (``GET /admin/samples`` rows); see the module docstring."""
@@ -94,32 +114,44 @@ def evaluate_shadow_samples(samples: Sequence[Mapping[str, Any]], judge: Referen
                      "policy_violations": sorted(rechecked | set(sample["policy_violations"])),
                      "reasons": list(verdict.reasons), "answered": True})
     frame = pd.DataFrame(rows, columns=[*EVIDENCE_COLUMNS, "answered"])
-    answered = frame[frame["answered"]] if len(frame) else frame
-    n, n_answered = len(frame), len(answered)
-    with_findings = int((answered["policy_violations"].map(len) > 0).sum()) if n_answered else 0
-    latencies = [float(v) for v in answered["latency_ms"] if v is not None and math.isfinite(float(v))]
+    frame["answered"] = frame["answered"].astype(bool)
+    answered = frame[frame["answered"]]
+    requests, n_answered = len(frame), len(answered)
+    has_finding = frame["policy_violations"].map(len) > 0
+    checked = frame["answered"] | has_finding  # a failed request the gateway found a violation in counts
+    n_checked, with_findings = int(checked.sum()), int(has_finding.sum())
+    unknown_latency = sum(not _latency_known(v) for v in frame["latency_ms"])
     metrics: dict[str, float] = {
-        "shadow_samples": float(n),
-        "shadow_answered": float(n_answered),
-        "shadow_error_rate": rate(n - n_answered, n),
-        "shadow_scs": mean(answered["score"].tolist()) if n_answered else NAN,
+        "shadow_requests": float(requests),
+        "shadow_errors": float(requests - n_answered),
+        "shadow_error_rate": rate(requests - n_answered, requests),
+        "shadow_samples": float(n_answered),
+        "shadow_scs": mean(answered["score"].tolist()),
+        "shadow_scs_n": float(n_answered),
         "shadow_hallucination_rate": rate(int(answered["hallucinated"].sum()), n_answered),
-        "shadow_policy_violation_rate": rate(with_findings, n_answered),
-        "shadow_policy_violations": float(with_findings),
+        "shadow_hallucination_n": float(n_answered),
+        "shadow_policy_violation_rate": rate(with_findings, n_checked),
+        "shadow_policy_violation_n": float(n_checked),
+        "shadow_policy_violations": float(with_findings) if n_checked else NAN,
         "shadow_escalation_rate": rate(int(answered["escalated"].sum()), n_answered),
-        "shadow_ungrounded": float(answered["grounding_kb_id"].isna().sum()) if n_answered else 0.0,
+        "shadow_escalation_n": float(n_answered),
+        "shadow_ungrounded": float(answered["grounding_kb_id"].isna().sum()) if n_answered else NAN,
+        "shadow_latency_n": float(requests),
+        "shadow_latency_unknown": float(unknown_latency),
     }
-    metrics.update(latency_percentiles(latencies, prefix="shadow_latency"))
+    metrics.update(worst_case_latency_percentiles(frame["latency_ms"].tolist(), prefix="shadow_latency"))
     items = frame.drop(columns=["answered"])
-    return ShadowResult(metrics=metrics, items=items, flagged=_flag(answered, flag_limit))
+    return ShadowResult(metrics=metrics, items=items, flagged=_flag(frame, flag_limit))
 
 
-def _flag(answered: pd.DataFrame, limit: int) -> pd.DataFrame:
-    if answered.empty:
-        return answered.drop(columns=["answered"])
-    serious = answered["hallucinated"] | (answered["policy_violations"].map(len) > 0)
+def _flag(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """Every serious row (finding or hallucination, answered or not), then the incorrect answered ones."""
+    if frame.empty:
+        return frame.drop(columns=["answered"])
+    serious = frame["hallucinated"] | (frame["policy_violations"].map(len) > 0)
+    weak = frame["answered"] & ~serious & ~frame["correct"]
     ordered = pd.concat([
-        answered[serious].sort_values(["score", "seq"]),
-        answered[~serious & ~answered["correct"]].sort_values(["score", "seq"]),
+        frame[serious].sort_values(["score", "seq"], na_position="first"),
+        frame[weak].sort_values(["score", "seq"]),
     ])
     return ordered.head(max(limit, int(serious.sum()))).drop(columns=["answered"]).reset_index(drop=True)
