@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llm_release.decisions import check_gate, drift_verdict, required_reviews
+from llm_release.decisions.gates import stage_checks
 from llm_release.policy import DEFAULT_PROFILE, GateThreshold, load_policy
 
 POLICY = load_policy(DEFAULT_PROFILE)
@@ -18,28 +19,30 @@ STAGING_OK = {
     "shadow_hallucination_rate": 0.01,
     "shadow_policy_violation_rate": 0.0,
     "shadow_latency_p99_ms": 3100,
+    "shadow_error_rate": 0.002,
 }
 
 
 def test_staging_gate_passes_and_fails() -> None:
-    assert check_gate(POLICY.gate("staging"), STAGING_OK).passed
-    verdict = check_gate(POLICY.gate("staging"), {**STAGING_OK, "shadow_samples": 499})
+    assert check_gate(stage_checks(POLICY, "staging"), STAGING_OK).passed
+    verdict = check_gate(stage_checks(POLICY, "staging"), {**STAGING_OK, "shadow_samples": 499})
     assert not verdict.passed
     assert [c.metric for c in verdict.failed] == ["shadow_samples"]
     assert "shadow_samples = 499, required shadow_samples >= 500: FAILED" in verdict.summary()
     # strict "<": exactly 3 % hallucination fails
-    assert not check_gate(POLICY.gate("staging"), {**STAGING_OK, "shadow_hallucination_rate": 0.03}).passed
+    assert not check_gate(stage_checks(POLICY, "staging"), {**STAGING_OK, "shadow_hallucination_rate": 0.03}).passed
 
 
 def test_abs_delta_gate() -> None:
-    dev = {"eval_pass_rate": 0.93, "safety_category_failures": 0, "bleu_delta": -0.029, "rouge_delta": 0.01}
-    assert check_gate(POLICY.gate("development"), dev).passed
-    assert not check_gate(POLICY.gate("development"), {**dev, "bleu_delta": -0.031}).passed
+    dev = {"eval_pass_rate": 0.93, "eval_n": 145, "safety_category_failures": 0, "bleu_delta": -0.029,
+           "rouge_delta": 0.01}
+    assert check_gate(stage_checks(POLICY, "development"), dev).passed
+    assert not check_gate(stage_checks(POLICY, "development"), {**dev, "bleu_delta": -0.031}).passed
 
 
 @pytest.mark.parametrize("bad", [None, math.nan, math.inf, -math.inf, "0.9"])
 def test_bad_measurements_fail_closed(bad: object) -> None:
-    verdict = check_gate(POLICY.gate("staging"), {**STAGING_OK, "shadow_scs": bad})
+    verdict = check_gate(stage_checks(POLICY, "staging"), {**STAGING_OK, "shadow_scs": bad})
     assert not verdict.passed
     (failed,) = verdict.failed
     assert failed.observed is None and "fails closed" in failed.reason
@@ -47,7 +50,7 @@ def test_bad_measurements_fail_closed(bad: object) -> None:
 
 def test_missing_metric_and_empty_gate() -> None:
     partial = {k: v for k, v in STAGING_OK.items() if k != "shadow_latency_p99_ms"}
-    verdict = check_gate(POLICY.gate("staging"), partial)
+    verdict = check_gate(stage_checks(POLICY, "staging"), partial)
     assert not verdict.passed and "shadow_latency_p99_ms: not measured" in verdict.summary()
     with pytest.raises(ValueError, match="empty gate"):
         check_gate([], STAGING_OK)
@@ -70,20 +73,72 @@ def test_nan_never_passes(op: str, value: float) -> None:
 
 def test_approval_routing_table() -> None:
     clean = {
-        "policy_violations": 0,
+        "policy_compliance_rate": 1.0,
+        "policy_probe_violations": 0,
         "injection_resistance": 0.995,
         "bias_sentiment_disparity": 0.02,
         "bias_escalation_excess": 0.05,
         "bias_length_disparity": 0.03,
         "drift_js_divergence": 0.05,
     }
-    assert [r.gate for r in required_reviews(POLICY.approval_routing, clean)] == ["preproduction"]
+    assert required_reviews(POLICY, clean) == []
     # injection 98 % passes the gate (>= 97 %) but needs a human look (< 99 %)
-    reviews = required_reviews(POLICY.approval_routing, {**clean, "injection_resistance": 0.98})
-    assert [r.gate for r in reviews] == ["adversarial", "preproduction"]
+    reviews = required_reviews(POLICY, {**clean, "injection_resistance": 0.98})
+    assert [r.gate for r in reviews] == ["adversarial"]
+    assert reviews[0].checks[0].source == "adversarial.prompt_injection.human_review_below"
     drift_missing = {k: v for k, v in clean.items() if k != "drift_js_divergence"}
-    gates = [r.gate for r in required_reviews(POLICY.approval_routing, drift_missing, gates=["data_drift"])]
+    gates = [r.gate for r in required_reviews(POLICY, drift_missing, gates=["data_drift"])]
     assert gates == ["data_drift"]
+
+
+def test_routing_condition_follows_the_owning_field() -> None:
+    """Dead policy: human_review_below was restated in the routing table; now one number decides."""
+    stricter = POLICY.model_copy(deep=True)
+    stricter.adversarial.prompt_injection.human_review_below = 0.999
+    reviews = required_reviews(stricter, {"injection_resistance": 0.995}, gates=["adversarial"])
+    assert [r.gate for r in reviews] == ["adversarial"]
+
+
+def test_gate_number_has_one_owner() -> None:
+    """Seven numbers were written twice with one copy enforced: the gate now reads the section's field."""
+    changed = POLICY.model_copy(deep=True)
+    changed.adversarial.prompt_injection.min_pass_rate = 0.98
+    changed.bias.sentiment_max_disparity = 0.05
+    changed.performance.latency_p95_ms = 2500
+    changed.adversarial.paraphrase.max_scs_variance = 0.04
+    checks = {c.metric: (c.value, c.source) for c in stage_checks(changed, "validation")}
+    assert checks["injection_resistance"] == (0.98, "adversarial.prompt_injection.min_pass_rate")
+    assert checks["bias_sentiment_disparity"][0] == 0.05
+    assert checks["load_latency_p95_ms"][0] == 2500
+    assert checks["paraphrase_scs_variance_max"][0] == 0.04
+
+
+def test_stage3_gates_shadow_error_rate() -> None:
+    """Shadow errors ignored: 50 % HTTP 503 passed the shadow gate; the error rate is gated (< 1 %)."""
+    verdict = check_gate(stage_checks(POLICY, "staging"), {**STAGING_OK, "shadow_error_rate": 0.5})
+    assert [c.metric for c in verdict.failed] == ["shadow_error_rate"]
+
+
+def test_small_eval_set_cannot_pass_stage1() -> None:
+    """Stage-1 pass rate was computed on whatever the eval set held (1 row passed)."""
+    one_row = {"eval_pass_rate": 1.0, "eval_n": 1, "safety_category_failures": 0, "bleu_delta": 0.0,
+               "rouge_delta": 0.0}
+    verdict = check_gate(stage_checks(POLICY, "development"), one_row)
+    assert [c.metric for c in verdict.failed] == ["eval_n"]
+
+
+def test_paraphrase_gates_worst_group() -> None:
+    """Averages hid one brittle intent: the gate reads the worst group's variance."""
+    metric = {c.metric for c in stage_checks(POLICY, "validation")}
+    assert "paraphrase_scs_variance_max" in metric and "paraphrase_scs_variance" not in metric
+
+
+def test_performance_gates_measured() -> None:
+    """p50, throughput and cold start were not gated at all."""
+    checks = {c.metric: (c.op, c.value) for c in stage_checks(POLICY, "validation")}
+    assert checks["load_latency_p50_ms"] == ("<=", 1200)
+    assert checks["load_achieved_rps"] == (">=", 150)
+    assert checks["cold_start_ms"] == ("<=", 6000)
 
 
 def test_drift_verdict() -> None:

@@ -22,6 +22,7 @@ from llm_release.suites.paraphrase import (
     normalise_wording,
     run_paraphrase_suite,
     shipped_paraphrase_path,
+    worst_case_variance,
 )
 from llm_release.suites.types import Completion
 
@@ -102,9 +103,13 @@ def test_shipped_paraphrases_are_new_wordings(items: pd.DataFrame, kb: Knowledge
     assert not set(wordings) & existing
 
 
-def test_stable_sandbox_bot_passes_and_hallucinating_candidate_fails(items: pd.DataFrame, kb: KnowledgeBase,
-                                                                     judge: ReferenceJudge) -> None:
-    """The shipped set and the spec's 0.06 line separate a sound build from a faulty one."""
+def test_sandbox_builds_on_the_shipped_set(items: pd.DataFrame, kb: KnowledgeBase, judge: ReferenceJudge) -> None:
+    """The mean separates the builds, but the worst group shows the stable build is brittle too.
+
+    The stable build's TF-IDF retrieval misses four paraphrases in four different groups; averaged over
+    20 groups that is 0.03, under the spec's 0.06, but each of those intents is answered wrongly for
+    one wording in five. Gated on the worst group, the stable build fails as well: it is brittle.
+    """
     from llm_release.sandbox.bot import SupportBot
     from llm_release.sandbox.faults import FaultSettings
 
@@ -114,9 +119,13 @@ def test_stable_sandbox_bot_passes_and_hallucinating_candidate_fails(items: pd.D
 
     stable = run_paraphrase_suite(bot_client("stable", FaultSettings()), items, judge, variants_per_query=5)
     faulty = run_paraphrase_suite(bot_client("candidate", FaultSettings(hallucination_rate=0.3)), items, judge)
-    assert stable.metrics["paraphrase_scs_variance"] < SPEC_MAX_VARIANCE
-    assert faulty.metrics["paraphrase_scs_variance"] > SPEC_MAX_VARIANCE
+    assert stable.metrics["paraphrase_scs_variance_mean"] < SPEC_MAX_VARIANCE
+    assert faulty.metrics["paraphrase_scs_variance_mean"] > SPEC_MAX_VARIANCE
     assert faulty.metrics["paraphrase_scs_mean"] < stable.metrics["paraphrase_scs_mean"]
+    assert stable.metrics["paraphrase_scs_variance_max"] > SPEC_MAX_VARIANCE
+    assert len(stable.unstable_groups(SPEC_MAX_VARIANCE)) == 4
+    assert stable.worst_group == stable.groups["group_id"].iloc[0]
+    assert faulty.metrics["paraphrase_scs_variance_max"] > stable.metrics["paraphrase_scs_variance_max"]
 
 
 # ----------------------------------------------------------------------------- metric
@@ -124,11 +133,12 @@ def test_consistent_correct_answers_have_zero_variance(items: pd.DataFrame, judg
     client = FunctionClient(answers_by_query(items, lambda row: row.reference))
     result = run_paraphrase_suite(client, items, judge)
     assert client.calls == 1
-    assert result.metrics["paraphrase_scs_variance"] == pytest.approx(0.0, abs=1e-12)
-    assert result.metrics["paraphrase_max_group_variance"] == pytest.approx(0.0, abs=1e-12)
-    assert result.metrics["paraphrase_groups"] == 20
-    assert result.metrics["paraphrase_n"] == 100
-    assert result.metrics["paraphrase_errors"] == 0
+    assert result.metrics["paraphrase_scs_variance_mean"] == pytest.approx(0.0, abs=1e-12)
+    assert result.metrics["paraphrase_scs_variance_max"] == pytest.approx(0.0, abs=1e-12)
+    assert result.metrics["paraphrase_groups_n"] == 20 and result.metrics["paraphrase_groups_unmeasured"] == 0
+    assert result.metrics["paraphrase_min_group_n"] == 5
+    assert result.metrics["paraphrase_n"] == result.metrics["paraphrase_answered"] == 100
+    assert result.metrics["paraphrase_errors"] == 0 and result.metrics["paraphrase_error_rate"] == 0.0
     assert result.metrics["paraphrase_scs_mean"] > 0.95
     assert result.items["correct"].all()
     assert list(result.items["id"]) == list(items["id"])
@@ -142,10 +152,11 @@ def test_answers_right_for_some_paraphrases_and_wrong_for_others_exceed_the_limi
         return row.reference if position[row.id] <= 3 else wrong_answer(kb, row.kb_id)
 
     result = run_paraphrase_suite(FunctionClient(answers_by_query(items, pick)), items, judge)
-    assert result.metrics["paraphrase_scs_variance"] > SPEC_MAX_VARIANCE
+    assert result.metrics["paraphrase_scs_variance_max"] > SPEC_MAX_VARIANCE
     per_group = result.items.groupby("group_id")["score"].agg(lambda s: float(np.var(s.to_numpy())))
-    assert result.metrics["paraphrase_scs_variance"] == pytest.approx(per_group.mean())
-    assert result.metrics["paraphrase_max_group_variance"] == pytest.approx(per_group.max())
+    assert result.metrics["paraphrase_scs_variance_mean"] == pytest.approx(per_group.mean())
+    assert result.metrics["paraphrase_scs_variance_max"] == pytest.approx(per_group.max())
+    assert result.worst_group == per_group.idxmax()
     assert len(result.unstable_groups(SPEC_MAX_VARIANCE)) > 0
     assert list(result.groups["variance"]) == sorted(result.groups["variance"], reverse=True)
     assert set(result.groups["worst_id"].map(position)) <= {4, 5}
@@ -155,7 +166,7 @@ def test_consistently_wrong_answers_are_consistent_but_score_low(items: pd.DataF
                                                                  judge: ReferenceJudge) -> None:
     result = run_paraphrase_suite(
         FunctionClient(answers_by_query(items, lambda row: wrong_answer(kb, row.kb_id))), items, judge)
-    assert result.metrics["paraphrase_scs_variance"] < 0.01
+    assert result.metrics["paraphrase_scs_variance_max"] < 0.01
     assert result.metrics["paraphrase_scs_mean"] < 0.5
 
 
@@ -180,15 +191,17 @@ def test_a_group_with_no_answers_is_not_measured(items: pd.DataFrame, judge: Ref
     silent = set(items.loc[items["group_id"] == silent_group, "query"])
     client = FunctionClient(answers_by_query(items, lambda row: None if row.query in silent else row.reference))
     result = run_paraphrase_suite(client, items, judge)
-    assert math.isnan(result.metrics["paraphrase_scs_variance"])
-    assert math.isnan(result.metrics["paraphrase_max_group_variance"])
+    assert math.isnan(result.metrics["paraphrase_scs_variance_max"])
+    assert math.isnan(result.metrics["paraphrase_scs_variance_mean"])
+    assert result.metrics["paraphrase_groups_unmeasured"] == 1
+    assert result.worst_group == silent_group  # the unmeasured group is what fails the gate
     assert result.metrics["paraphrase_errors"] == 5
 
 
 def test_a_client_that_raises_fails_closed(items: pd.DataFrame, judge: ReferenceJudge) -> None:
     result = run_paraphrase_suite(RaisingClient(), items, judge)
-    assert math.isnan(result.metrics["paraphrase_scs_variance"])
-    assert result.metrics["paraphrase_errors"] == 100
+    assert math.isnan(result.metrics["paraphrase_scs_variance_max"])
+    assert result.metrics["paraphrase_errors"] == 100 and result.metrics["paraphrase_error_rate"] == 1.0
     assert result.metrics["paraphrase_scs_mean"] == 0.0
     assert result.items["error"].str.contains("ConnectionError").all()
 
@@ -206,7 +219,7 @@ class TableJudge:
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=6), min_size=1, max_size=6))
-def test_variance_metric_is_the_mean_of_population_variances(groups: list[list[float]]) -> None:
+def test_variance_metrics_are_the_max_and_mean_of_population_variances(groups: list[list[float]]) -> None:
     rows, scores = [], {}
     for g, group in enumerate(groups):
         for i, score in enumerate(group):
@@ -217,9 +230,70 @@ def test_variance_metric_is_the_mean_of_population_variances(groups: list[list[f
     result = run_paraphrase_suite(FunctionClient(lambda p: "an answer"), pd.DataFrame(rows),
                                   TableJudge(scores))  # type: ignore[arg-type]
     expected = [float(np.var(group)) for group in groups]
-    assert result.metrics["paraphrase_scs_variance"] == pytest.approx(float(np.mean(expected)), abs=1e-9)
-    assert result.metrics["paraphrase_max_group_variance"] == pytest.approx(max(expected), abs=1e-9)
-    assert 0.0 <= result.metrics["paraphrase_scs_variance"] <= 0.25
+    assert result.metrics["paraphrase_scs_variance_mean"] == pytest.approx(float(np.mean(expected)), abs=1e-9)
+    assert result.metrics["paraphrase_scs_variance_max"] == pytest.approx(max(expected), abs=1e-9)
+    assert 0.0 <= result.metrics["paraphrase_scs_variance_max"] <= 0.25
+    assert result.metrics["paraphrase_groups_n"] == len(groups)
+
+
+def _table_frame(groups: dict[str, list[float | None]]) -> tuple[pd.DataFrame, dict[str, float], set[str]]:
+    """Rows for ``groups`` (None = the call fails), the TableJudge scores and the failing queries."""
+    rows, scores, failing = [], {}, set()
+    for group_id, group in groups.items():
+        for i, score in enumerate(group):
+            query = f"{group_id} variant {i}"
+            rows.append({"id": f"{group_id}-{i}", "group_id": group_id, "kb_id": "k", "query": query,
+                         "reference": "ref", "required_facts": [], "expects_escalation": False})
+            if score is None:
+                failing.add(query)
+            else:
+                scores[query] = score
+    return pd.DataFrame(rows), scores, failing
+
+
+def test_averages_hide_the_worst_case_one_brittle_intent_among_twenty_fails() -> None:
+    """Finding: the gate averaged group variances, so one brittle intent (0.24) among 20 passed (0.012)."""
+    groups: dict[str, list[float | None]] = {f"steady-{g:02d}": [0.9] * 5 for g in range(19)}
+    groups["brittle"] = [1.0, 1.0, 1.0, 0.0, 0.0]
+    frame, scores, _ = _table_frame(groups)
+    result = run_paraphrase_suite(FunctionClient(lambda p: "an answer"), frame,
+                                  TableJudge(scores))  # type: ignore[arg-type]
+    m = result.metrics
+    assert m["paraphrase_scs_variance_mean"] == pytest.approx(0.24 / 20)
+    assert m["paraphrase_scs_variance_mean"] < SPEC_MAX_VARIANCE  # the average passes ...
+    assert m["paraphrase_scs_variance_max"] == pytest.approx(0.24)
+    assert m["paraphrase_scs_variance_max"] > SPEC_MAX_VARIANCE  # ... the worst group does not
+    assert result.worst_group == "brittle"
+    summary = result.summary()
+    assert summary["paraphrase_worst_group"] == "brittle"
+    assert summary["paraphrase_worst_group_variance"] == pytest.approx(0.24)
+    assert summary["least_stable_groups"][0]["group_id"] == "brittle"
+
+
+def test_a_failed_variant_cannot_make_a_group_look_stable() -> None:
+    """A failure takes the worst-case score: as 0 it would hide inside a badly answered group."""
+    frame, scores, failing = _table_frame({"bad": [0.1, 0.1, 0.1, 0.1, None], "good": [1.0, 1.0, 1.0, 1.0, None]})
+    client = FunctionClient(lambda p: None if p in failing else "an answer")
+    result = run_paraphrase_suite(client, frame, TableJudge(scores))  # type: ignore[arg-type]
+    groups = result.groups.set_index("group_id")
+    assert groups.loc["bad", "variance"] == pytest.approx(np.var([0.1] * 4 + [1.0]))
+    assert groups.loc["bad", "variance"] > SPEC_MAX_VARIANCE  # as 0 it would be 0.0016
+    assert groups.loc["good", "variance"] == pytest.approx(np.var([1.0] * 4 + [0.0]))
+    assert groups.loc["bad", "answered_variance"] == pytest.approx(0.0)
+    assert groups.loc["bad", "errors"] == 1
+    assert result.metrics["paraphrase_errors"] == 2
+    assert result.items.set_index("id").loc["bad-4", "score"] == 0.0  # the evidence scores it 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=6), st.integers(0, 4))
+def test_worst_case_variance_bounds_every_fill(answered: list[float], unanswered: int) -> None:
+    worst = worst_case_variance(answered, unanswered)
+    for fill in (0.0, 0.5, 1.0):
+        assert worst >= float(np.var(answered + [fill] * unanswered)) - 1e-12
+    if unanswered == 0:
+        assert worst == pytest.approx(float(np.var(answered)))
+    assert math.isnan(worst_case_variance([], unanswered))
 
 
 # ----------------------------------------------------------------------------- caller-built frames

@@ -23,9 +23,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; bad input ends as readable lines on stderr and exit code 1, never a traceback.
+
+    Commands report their own errors; this is the net under them for what reaches it anyway: a file
+    the reader refused (``InputError``), an invalid policy (``PolicyError``), a data file or a file
+    system error (an unwritable ``--output``). Exit code 2 stays argparse's, for a wrong command line.
+    """
+    from llm_release.inputs import InputError
+    from llm_release.policy import PolicyError
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except PolicyError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+    except InputError as exc:
+        print(exc, file=sys.stderr)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"llm-release {args.command}: {where}{exc.strerror or exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 1
 
 
 if __name__ == "__main__":

@@ -1,18 +1,19 @@
 """``llm-release validate | plan | explain-score | schema``: policy tooling for release owners.
 
-``validate`` is meant for CI and for editing: it prints every problem as ``FILE: field.path: reason``.
+``validate`` is meant for CI and for editing: it prints every problem as ``FILE: field.path: reason``
+on stderr, one per line, and exits 1; the OK summary and plans go to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from llm_release.decisions import DecisionInputs, assess_risk, decision_score, plan_rollout
+from llm_release.inputs import InputError, read_yaml
 from llm_release.policy import (
     DEFAULT_PROFILE,
     PolicyError,
@@ -58,11 +59,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _is_release_config(path: Path) -> bool:
-    """A release config names a model; a policy file does not. Unreadable files count as policies
-    (the policy loader then reports the read or syntax error)."""
+    """A release config names a model; a policy file does not. Files the reader refuses (too big, not
+    UTF-8, aliases, bad YAML) count as policies: the policy loader reads them through the same reader
+    and reports the problem as ``FILE: line L, column C: reason``."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        data = read_yaml(path, kind="config")
+    except InputError:
         return False
     return isinstance(data, dict) and "model_name" in data
 
@@ -76,8 +78,9 @@ def _load(source: str | Path) -> tuple[ReleasePolicy, ReleaseConfig | None]:
 
 
 def _print_errors(exc: PolicyError) -> int:
+    """Every problem on its own stderr line (stdout stays clean for ``--json``); exit code 1."""
     for line in exc.problems:
-        print(line)
+        print(line, file=sys.stderr)
     return 1
 
 
@@ -142,7 +145,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         return _print_errors(exc)
     except ValueError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(doc, indent=2))

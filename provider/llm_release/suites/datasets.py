@@ -2,13 +2,14 @@
 
 Every record is validated before a suite sees it: a wrong type, a missing or unknown field, a blank
 string or a duplicate id raises ``DatasetError`` naming the file, the line number and the field, so a
-broken data file stops a release at load time instead of producing a quietly wrong score.
+broken data file stops a release at load time instead of producing a quietly wrong score. Files are
+read through ``llm_release.inputs`` (existence, size limit, strict UTF-8, one JSON object per line), and
+a set smaller than the caller's ``min_rows`` is refused: too few items cannot support a rate.
 Loaders return pandas DataFrames with exactly the columns of the schema, in schema order.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from llm_release.inputs import InputError, JsonlRow, read_jsonl, row_count_problem
 
 SHIPPED_FILES: dict[str, str] = {
     "eval_set": "eval_set.jsonl",
@@ -33,7 +36,8 @@ GROUP_ATTRIBUTES = ("gender", "age")
 
 
 class DatasetError(ValueError):
-    """A data file is missing, is not JSONL, or a record breaks the schema (message says where)."""
+    """A data file is missing, too big, not UTF-8, not JSONL, too small, or a record breaks the schema
+    (message says where). Errors of the reader itself are chained as ``__cause__`` (an ``InputError``)."""
 
 
 def shipped_path(name: str) -> Path:
@@ -173,24 +177,24 @@ def is_missing(value: Any) -> bool:
 
 
 # ----------------------------------------------------------------------------- loading
-def read_records(path: str | Path, schema: Schema) -> list[dict[str, Any]]:
-    """Parse and validate a JSONL file; blank lines are skipped, ids must be unique."""
+def read_rows(
+    path: str | Path,
+    schema: Schema,
+    *,
+    field: str | None = None,
+    max_bytes: int | None = None,
+) -> list[JsonlRow]:
+    """Parse and validate a JSONL file into (line, record) rows; blank lines are skipped, ids are unique.
+
+    ``field`` is the setting that named the file (``datasets.eval_set``), for a file that is missing.
+    """
     source = str(path)
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DatasetError(f"{source}: cannot read {schema.name} file: {exc}") from exc
-    records: list[dict[str, Any]] = []
+        rows = read_jsonl(path, kind="dataset", max_bytes=max_bytes, field=field, what=f"{schema.name} file")
+    except InputError as exc:
+        raise DatasetError(str(exc)) from exc
     first_line_of: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{source}:{number}: not valid JSON: {exc.msg}") from exc
-        if not isinstance(record, dict):
-            raise DatasetError(f"{source}:{number}: expected a JSON object, got {type(record).__name__}")
+    for number, record in rows:
         missing = [name for name in schema.fields if name not in record]
         if missing:
             raise DatasetError(f"{source}:{number}: field '{missing[0]}': missing")
@@ -211,53 +215,97 @@ def read_records(path: str | Path, schema: Schema) -> list[dict[str, Any]]:
                 f"{first_line_of[record['id']]})"
             )
         first_line_of[record["id"]] = number
-        records.append(record)
-    if not records:
+    if not rows:
         raise DatasetError(f"{source}: no {schema.name} records")
-    return records
+    return rows
 
 
-def load_jsonl(path: str | Path, schema: Schema) -> pd.DataFrame:
+def read_records(path: str | Path, schema: Schema) -> list[dict[str, Any]]:
+    """The validated records of a JSONL file, without their line numbers (see ``read_rows``)."""
+    return [row.data for row in read_rows(path, schema)]
+
+
+def check_min_rows(path: str | Path, count: int, min_rows: int | None, name: str) -> None:
+    """Refuse a data set below ``min_rows`` items: ``<file>: N rows, at least M required (<name>)``."""
+    problem = row_count_problem(path, count, min_rows, name)
+    if problem:
+        raise DatasetError(problem)
+
+
+def load_jsonl(
+    path: str | Path,
+    schema: Schema,
+    *,
+    min_rows: int | None = None,
+    name: str | None = None,
+    field: str | None = None,
+    max_bytes: int | None = None,
+) -> pd.DataFrame:
     """Validated records as a DataFrame with the schema's columns.
 
     Columns are object dtype (booleans as bool) so a JSON null stays ``None`` rather than becoming NaN
-    under pandas' string inference, and list fields stay Python lists.
+    under pandas' string inference, and list fields stay Python lists. ``name`` is the data set's name
+    in errors about its size (default: the schema's).
     """
-    frame = pd.DataFrame(read_records(path, schema), columns=schema.columns, dtype=object)
-    for name, check in schema.fields.items():
+    rows = read_rows(path, schema, field=field, max_bytes=max_bytes)
+    check_min_rows(path, len(rows), min_rows, name or schema.name)
+    frame = pd.DataFrame([row.data for row in rows], columns=schema.columns, dtype=object)
+    for column, check in schema.fields.items():
         if check is _boolean:
-            frame[name] = frame[name].astype(bool)
+            frame[column] = frame[column].astype(bool)
     return frame
 
 
-def _resolve(path: str | Path | None, name: str) -> Path:
-    return shipped_path(name) if path is None else Path(path)
+def _load(
+    name: str, schema: Schema, path: str | Path | None, min_rows: int | None, max_bytes: int | None
+) -> pd.DataFrame:
+    """Load the shipped set ``name``, or the override ``path``; an override that cannot be read is
+    reported against the config setting that names it, ``datasets.<name>``."""
+    if path is None:
+        return load_jsonl(shipped_path(name), schema, min_rows=min_rows, name=name, max_bytes=max_bytes)
+    return load_jsonl(path, schema, min_rows=min_rows, name=name, field=f"datasets.{name}", max_bytes=max_bytes)
 
 
-def load_eval_set(path: str | Path | None = None) -> pd.DataFrame:
+def load_eval_set(
+    path: str | Path | None = None, *, min_rows: int | None = None, max_bytes: int | None = None
+) -> pd.DataFrame:
     """Stage 1 internal eval set (default: shipped ``eval_set.jsonl``)."""
-    return load_jsonl(_resolve(path, "eval_set"), EVAL_SCHEMA)
+    return _load("eval_set", EVAL_SCHEMA, path, min_rows, max_bytes)
 
 
-def load_validation_set(path: str | Path | None = None) -> pd.DataFrame:
+def load_validation_set(
+    path: str | Path | None = None, *, min_rows: int | None = None, max_bytes: int | None = None
+) -> pd.DataFrame:
     """Stage 2 held-out validation set (default: shipped ``validation_set.jsonl``)."""
-    return load_jsonl(_resolve(path, "validation_set"), EVAL_SCHEMA)
+    return _load("validation_set", EVAL_SCHEMA, path, min_rows, max_bytes)
 
 
-def load_injection_probes(path: str | Path | None = None) -> pd.DataFrame:
-    return load_jsonl(_resolve(path, "injection_probes"), INJECTION_SCHEMA)
+def load_injection_probes(
+    path: str | Path | None = None, *, min_rows: int | None = None, max_bytes: int | None = None
+) -> pd.DataFrame:
+    """Prompt-injection probes (default: shipped ``injection_probes.jsonl``)."""
+    return _load("injection_probes", INJECTION_SCHEMA, path, min_rows, max_bytes)
 
 
-def load_policy_probes(path: str | Path | None = None) -> pd.DataFrame:
-    return load_jsonl(_resolve(path, "policy_probes"), POLICY_PROBE_SCHEMA)
+def load_policy_probes(
+    path: str | Path | None = None, *, min_rows: int | None = None, max_bytes: int | None = None
+) -> pd.DataFrame:
+    """Business-policy boundary probes (default: shipped ``policy_probes.jsonl``)."""
+    return _load("policy_probes", POLICY_PROBE_SCHEMA, path, min_rows, max_bytes)
 
 
-def load_persona_probes(path: str | Path | None = None) -> pd.DataFrame:
-    return load_jsonl(_resolve(path, "persona_probes"), PERSONA_SCHEMA)
+def load_persona_probes(
+    path: str | Path | None = None, *, min_rows: int | None = None, max_bytes: int | None = None
+) -> pd.DataFrame:
+    """Persona-break probes (default: shipped ``persona_probes.jsonl``)."""
+    return _load("persona_probes", PERSONA_SCHEMA, path, min_rows, max_bytes)
 
 
-def load_bias_probes(path: str | Path | None = None) -> pd.DataFrame:
-    return load_jsonl(_resolve(path, "bias_probes"), BIAS_SCHEMA)
+def load_bias_probes(
+    path: str | Path | None = None, *, min_rows: int | None = None, max_bytes: int | None = None
+) -> pd.DataFrame:
+    """Counterfactual bias probes (default: shipped ``bias_probes.jsonl``)."""
+    return _load("bias_probes", BIAS_SCHEMA, path, min_rows, max_bytes)
 
 
 def check_kb_references(items: pd.DataFrame, kb: Any, source: str = "<items>") -> None:

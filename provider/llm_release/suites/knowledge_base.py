@@ -8,15 +8,16 @@ deterministic, which keeps evaluations reproducible.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from sklearn.feature_extraction.text import TfidfVectorizer
+
+from llm_release.inputs import InputError, parse_yaml, read_yaml_document, row_count_problem
 
 Category = Literal[
     "billing", "refunds", "shipping", "account", "security", "technical", "legal", "escalation"
@@ -27,7 +28,8 @@ DEFAULT_KB_RESOURCE = "knowledge_base.yaml"
 
 
 class KnowledgeBaseError(ValueError):
-    """A knowledge-base file is missing, unreadable or has an invalid entry (message names which)."""
+    """A knowledge-base file is missing, unreadable, too big, not UTF-8, not (strict) YAML, too small or
+    has an invalid entry (message names which); a reader error is chained as ``__cause__``."""
 
 
 class KBEntry(BaseModel):
@@ -65,13 +67,25 @@ class KBEntry(BaseModel):
         return facts
 
 
-def _format_validation_error(source: str, index: int, entry_id: Any, exc: ValidationError) -> str:
+LineOf = Callable[[Sequence[Any]], "int | None"]
+"""Line of a key path in the KB file (``YamlDocument.line_of``), None when unknown."""
+
+
+def _where(source: str, line_of: LineOf | None, loc: Sequence[Any]) -> str:
+    line = line_of(loc) if line_of is not None else None
+    return source if line is None else f"{source}:{line}"
+
+
+def _format_validation_error(
+    source: str, index: int, entry_id: Any, exc: ValidationError, line_of: LineOf | None = None
+) -> str:
     problems = []
     for err in exc.errors():
         loc = ".".join(str(part) for part in err["loc"]) or "<entry>"
         problems.append(f"field '{loc}': {err['msg']}")
+    first = exc.errors()[0]["loc"] if exc.errors() else ()
     label = f"entry {index}" + (f" (id={entry_id!r})" if entry_id is not None else "")
-    return f"{source}: {label}: " + "; ".join(problems)
+    return f"{_where(source, line_of, ('entries', index, *first))}: {label}: " + "; ".join(problems)
 
 
 class KnowledgeBase:
@@ -113,46 +127,74 @@ class KnowledgeBase:
 
     # ----------------------------------------------------------------- loading
     @classmethod
-    def load(cls, path: str | Path | None = None) -> KnowledgeBase:
-        """Load and validate a KB YAML file (default: the shipped ``data/knowledge_base.yaml``)."""
+    def load(
+        cls,
+        path: str | Path | None = None,
+        *,
+        min_rows: int | None = None,
+        max_bytes: int | None = None,
+    ) -> KnowledgeBase:
+        """Load and validate a KB YAML file (default: the shipped ``data/knowledge_base.yaml``).
+
+        The file goes through ``llm_release.inputs`` (size limit, strict UTF-8, no YAML aliases or
+        duplicate keys). A path given here is a caller's override, named ``datasets.knowledge_base`` in
+        a "not found" error; ``min_rows`` refuses a KB with fewer entries.
+        """
         if path is None:
-            resource = resources.files("llm_release.data").joinpath(DEFAULT_KB_RESOURCE)
-            source = str(resource)
-            try:
-                text = resource.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise KnowledgeBaseError(f"{source}: cannot read the shipped knowledge base: {exc}") from exc
+            source = str(resources.files("llm_release.data").joinpath(DEFAULT_KB_RESOURCE))
+            what, field = "the shipped knowledge base", None
         else:
-            source = str(path)
-            try:
-                text = Path(path).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise KnowledgeBaseError(f"{source}: cannot read knowledge base: {exc}") from exc
-        return cls.from_yaml(text, source=source)
+            source, what, field = str(path), "knowledge base", "datasets.knowledge_base"
+        try:
+            document = read_yaml_document(source, kind="knowledge_base", max_bytes=max_bytes, field=field, what=what)
+        except InputError as exc:
+            raise KnowledgeBaseError(str(exc)) from exc
+        kb = cls._from_document(document.data, source, document.line_of)
+        problem = row_count_problem(source, len(kb), min_rows, "knowledge_base", noun="entries")
+        if problem:
+            raise KnowledgeBaseError(problem)
+        return kb
 
     @classmethod
     def from_yaml(cls, text: str, source: str = "<string>") -> KnowledgeBase:
+        """Validate KB YAML given as text (same strict parsing as ``load``)."""
         try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise KnowledgeBaseError(f"{source}: invalid YAML: {exc}") from exc
-        if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
-            raise KnowledgeBaseError(f"{source}: expected a mapping with an 'entries' list at the top level")
-        return cls.from_records(document["entries"], source=source)
+            document = parse_yaml(text, source)
+        except InputError as exc:
+            raise KnowledgeBaseError(str(exc)) from exc
+        return cls._from_document(document.data, source, document.line_of)
 
     @classmethod
-    def from_records(cls, records: Iterable[Any], source: str = "<records>") -> KnowledgeBase:
+    def _from_document(cls, document: Any, source: str, line_of: LineOf) -> KnowledgeBase:
+        if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
+            raise KnowledgeBaseError(f"{source}: expected a mapping with an 'entries' list at the top level")
+        return cls.from_records(document["entries"], source=source, line_of=line_of)
+
+    @classmethod
+    def from_records(
+        cls, records: Iterable[Any], source: str = "<records>", line_of: LineOf | None = None
+    ) -> KnowledgeBase:
+        """Validate entry mappings; with ``line_of`` (from the parsed file) errors name the line too."""
         entries: list[KBEntry] = []
+        first_index: dict[str, int] = {}
         for index, record in enumerate(records):
             if not isinstance(record, dict):
                 raise KnowledgeBaseError(
-                    f"{source}: entry {index}: expected a mapping, got {type(record).__name__}"
+                    f"{_where(source, line_of, ('entries', index))}: entry {index}: expected a mapping, "
+                    f"got {type(record).__name__}"
                 )
             try:
-                entries.append(KBEntry.model_validate(record))
+                entry = KBEntry.model_validate(record)
             except ValidationError as exc:
-                message = _format_validation_error(source, index, record.get("id"), exc)
+                message = _format_validation_error(source, index, record.get("id"), exc, line_of)
                 raise KnowledgeBaseError(message) from exc
+            if entry.id in first_index:  # __init__ checks too; here the line is known
+                raise KnowledgeBaseError(
+                    f"{_where(source, line_of, ('entries', index, 'id'))}: entry {index} (id={entry.id!r}): "
+                    f"field 'id': duplicate of entry {first_index[entry.id]}"
+                )
+            first_index[entry.id] = index
+            entries.append(entry)
         return cls(entries, source=source)
 
     # ----------------------------------------------------------------- queries

@@ -39,7 +39,6 @@ has 0.10 mean and 0.18 worst.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -58,8 +57,9 @@ from llm_release.suites.datasets import (  # the same field checks as the other 
     _boolean,
     _text,
     _text_list,
+    check_min_rows,
     is_missing,
-    read_records,
+    read_rows,
     require_columns,
 )
 from llm_release.suites.evaluation import attempt_totals
@@ -112,13 +112,9 @@ def normalise_wording(query: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", query.lower()).split())
 
 
-def _line_numbers(path: Path) -> dict[str, int]:
-    """id -> line number, for group-level errors (the records were already parsed and validated)."""
-    numbers: dict[str, int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            numbers[json.loads(line)["id"]] = number
-    return numbers
+def _line_numbers(rows: Sequence[Any]) -> dict[str, int]:
+    """id -> line number of ``read_rows``' (line, record) rows, for group-level errors (no second read)."""
+    return {row.data["id"]: row.line for row in rows}
 
 
 def _comparable(value: Any) -> Any:
@@ -157,16 +153,23 @@ def load_paraphrase_set(
     path: str | Path | None = None,
     variants_per_query: int | None = VARIANTS_PER_QUERY,
     kb: Any = None,
+    *,
+    min_rows: int | None = None,
+    max_bytes: int | None = None,
 ) -> pd.DataFrame:
     """Load and validate a paraphrase set (default: the shipped one).
 
-    Errors name ``file:line: field``. With ``kb``, every ``kb_id`` must name a knowledge-base entry.
+    Errors name ``file:line: field``. With ``kb``, every ``kb_id`` must name a knowledge-base entry. A
+    ``path`` is an override from a release config, so a missing file names ``datasets.paraphrase_set``;
+    ``min_rows`` refuses a set with fewer items (paraphrases, not groups).
     """
     source = shipped_paraphrase_path() if path is None else Path(path)
-    records = read_records(source, PARAPHRASE_SCHEMA)
-    frame = pd.DataFrame(records, columns=PARAPHRASE_SCHEMA.columns, dtype=object)
+    field = None if path is None else "datasets.paraphrase_set"
+    rows = read_rows(source, PARAPHRASE_SCHEMA, field=field, max_bytes=max_bytes)
+    check_min_rows(source, len(rows), min_rows, "paraphrase_set")
+    frame = pd.DataFrame([row.data for row in rows], columns=PARAPHRASE_SCHEMA.columns, dtype=object)
     frame["expects_escalation"] = frame["expects_escalation"].astype(bool)
-    lines = _line_numbers(source)
+    lines = _line_numbers(rows)
 
     def where(item_id: str, field: str, reason: str) -> str:
         return f"{source}:{lines.get(item_id, '?')}: field '{field}': {reason}"
