@@ -72,8 +72,8 @@ wrong file, and a data set the suites would take hours to run through is a mista
 
 _KIND_NAMES: Mapping[str, str] = MappingProxyType(
     {
-        "config": "release configs",
-        "policy": "policy files",
+        "config": "release configs and policy files",
+        "policy": "release configs and policy files",
         "knowledge_base": "knowledge bases",
         "dataset": "data sets",
         "traffic": "traffic recordings",
@@ -209,7 +209,8 @@ def decode_utf8(data: bytes, path: str | os.PathLike[str], *, field: str | None 
     """Strict UTF-8 (a leading BOM is dropped); the error names the first bad byte's offset and line.
 
     NUL bytes are refused as well: valid UTF-8, but the mark of a binary file or of UTF-16 text saved
-    without a byte order mark, which would otherwise surface later as a baffling parse error.
+    without a byte order mark, which would otherwise surface later as a baffling parse error. ``field``
+    goes into the error as is (``read_text`` passes none: see there).
     """
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         width = "32" if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)) else "16"
@@ -256,7 +257,9 @@ def read_text(
     what: str | None = None,
 ) -> str:
     """``read_bytes`` then strict UTF-8 decoding; every failure is an ``InputError``."""
-    return decode_utf8(read_bytes(path, kind=kind, max_bytes=max_bytes, field=field, what=what), path, field=field)
+    # ``field`` names the setting that pointed here: it helps when the file cannot be found or is too big,
+    # but next to a line number it would read as a key inside this file, so decoding errors go without it.
+    return decode_utf8(read_bytes(path, kind=kind, max_bytes=max_bytes, field=field, what=what), path)
 
 
 def row_count_problem(
@@ -453,10 +456,12 @@ def parse_yaml(text: str, source: str | os.PathLike[str], *, field: str | None =
     ``field`` is used for errors that have no key path of their own (syntax errors).
     """
     label = os.fspath(source)
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the pure-Python reader already checks characters here
         node = loader.get_single_node()
         data = None if node is None else loader.construct_document(node)
+        key_lines = MappingProxyType(dict(loader.key_lines))
     except _Refused as exc:
         mark = exc.problem_mark
         path = ".".join(exc.field_path) or field
@@ -470,14 +475,15 @@ def parse_yaml(text: str, source: str | os.PathLike[str], *, field: str | None =
             raise InputError(label, reason, field=field) from None
         raise InputError(label, reason, line=mark.line + 1, column=mark.column + 1, field=field) from None
     except yaml.reader.ReaderError as exc:
-        raise _reader_error(exc, text, label, getattr(loader, "c_parser", False)) from None
+        raise _reader_error(exc, text, label, getattr(_Loader, "c_parser", False)) from None
     except yaml.YAMLError as exc:
         raise InputError(label, f"YAML error: {exc}", field=field) from None
     except RecursionError:
         raise InputError(label, "YAML nested too deeply to parse", field=field) from None
     finally:
-        loader.dispose()
-    return YamlDocument(data, MappingProxyType(dict(loader.key_lines)))
+        if loader is not None:
+            loader.dispose()
+    return YamlDocument(data, key_lines)
 
 
 def read_yaml_document(

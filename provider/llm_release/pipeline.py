@@ -5,6 +5,11 @@ anything that fails before live traffic, a rollback path for anything that fails
 rollout, and ``close_release``. The per-run facts (risk level, rollout plan, required approvers)
 are derived in ``prepare`` and read by later tasks from XCom; the DAG itself only depends on the
 policy (phases, roles), which is why building it imports nothing heavier than pydantic and yaml.
+
+This module owns the DAG's shape, so it alone knows the task ids: every operator that reads another
+task's XCom or state gets that task's id as a constructor argument from here (only ``prepare``'s id
+is a shared constant, ``operators.base.PREPARE_TASK_ID``). ``close_release`` is the only leaf and
+fails unless the release was promoted, so a run's state always tells the release's outcome.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from llm_release.operators.approvals import (
     RoleApprovalOperator,
     RollbackReadinessOperator,
 )
+from llm_release.operators.base import PREPARE_TASK_ID
 from llm_release.operators.failure import CloseReleaseOperator, RejectReleaseOperator, RollbackOperator
 from llm_release.operators.gates import DecisionScoreOperator, ReleaseGateOperator
 from llm_release.operators.prepare import PrepareReleaseOperator
@@ -43,6 +49,8 @@ if TYPE_CHECKING:
     from llm_release.policy import ReleaseConfig
 
 JOIN = "none_failed_min_one_success"
+RED_TEAM_ROLE = "safety_reviewer"
+"""Role whose users accept the external red team's findings at stage 4 (High risk and above, spec 9)."""
 
 
 def _params(config: ReleaseConfig) -> dict[str, Param]:
@@ -94,11 +102,23 @@ def build_release_dag(
     policy = cfg.release_policy
     common = {"config_path": path}
 
-    def approval(task_id: str, role: str, purpose: str) -> RoleApprovalOperator:
-        return RoleApprovalOperator(task_id=task_id, role=role, role_title=policy.approvals.title(role),
-                                    purpose=purpose, approvers=cfg.users_for(role), **common)
+    def approval(
+        task_id: str, role: str, purpose: str, *, stage: str, decision_task_id: str | None = None
+    ) -> RoleApprovalOperator:
+        return RoleApprovalOperator(
+            task_id=task_id,
+            role=role,
+            role_title=policy.approvals.title(role),
+            purpose=purpose,
+            approvers=cfg.users_for(role),
+            stage=stage,
+            decision_task_id=decision_task_id,
+            **common,
+        )
 
     phases = [p for p in policy.rollout.phases if p.traffic_percent > 0]
+    # SetTraffic of every phase after this one reads its dwell's measurements (canary acceleration)
+    canary_phase = policy.rollout.canary_acceleration.measured_at_phase
     confirm_phases = {
         name for level in policy.risk.levels for name in level.mitigations.human_confirmation_before_phases
     }
@@ -116,7 +136,7 @@ def build_release_dag(
         doc_md=__doc__,
     )
     with dag:
-        prepare = PrepareReleaseOperator(task_id="prepare", **common)
+        prepare = PrepareReleaseOperator(task_id=PREPARE_TASK_ID, **common)
         pre_live: list[Any] = []  # tasks whose failure means "reject the candidate"
 
         with TaskGroup("stage_1_development", tooltip="Internal eval suite, safety, BLEU/ROUGE delta") as s1:
@@ -142,15 +162,15 @@ def build_release_dag(
             gate2 = ReleaseGateOperator(
                 task_id="gate", stage="validation", measurement_tasks=[t.task_id for t in suites], **common
             )
+            human_review = approval("human_review", "ml_lead", "stage 2 result review", stage="validation")
+            validated = EmptyOperator(task_id="validated", trigger_rule=JOIN)
             route_review = HumanReviewRoutingOperator(
                 task_id="route_review",
                 gate_task_id=gate2.task_id,
-                review_task_id="stage_2_validation.human_review",
-                continue_task_id="stage_2_validation.validated",
+                review_task_id=human_review.task_id,
+                continue_task_id=validated.task_id,
                 **common,
             )
-            human_review = approval("human_review", "ml_lead", "stage 2 result review")
-            validated = EmptyOperator(task_id="validated", trigger_rule=JOIN)
             chain_list(suites, gate2)
             gate2 >> route_review >> [human_review, validated]
             human_review >> validated
@@ -159,46 +179,80 @@ def build_release_dag(
         with TaskGroup("stage_3_staging", tooltip="Shadow on mirrored traffic, decision score") as s3:
             start_shadow = StartShadowOperator(task_id="start_shadow", **common)
             shadow_dwell = ShadowDwellSensor(task_id="shadow_dwell", **common)
-            evaluate_shadow = EvaluateShadowOperator(task_id="evaluate_shadow", **common)
+            evaluate_shadow = EvaluateShadowOperator(
+                task_id="evaluate_shadow", start_task_id=start_shadow.task_id, **common
+            )
             gate3 = ReleaseGateOperator(
                 task_id="gate", stage="staging", measurement_tasks=[evaluate_shadow.task_id], **common
             )
-            decision = DecisionScoreOperator(task_id="decision_score", **common)
+            decision = DecisionScoreOperator(
+                task_id="decision_score",
+                validation_task_id=validation_eval.task_id,
+                adversarial_task_id=adversarial.task_id,
+                shadow_task_id=evaluate_shadow.task_id,
+                **common,
+            )
             start_shadow >> shadow_dwell >> evaluate_shadow >> gate3 >> decision
         pre_live += [start_shadow, shadow_dwell, evaluate_shadow, gate3, decision]
 
         with TaskGroup("stage_4_preproduction", tooltip="Human sign-off per role, rollback path") as s4:
-            roles = policy.approvals.role_ids()
-            route = ApprovalRoutingOperator(task_id="route_approvals", **common)
-            approvals = [
-                approval(f"approve_{role}", role, "stage 4 release sign-off")
-                for role in roles
-            ]
-            check = ApprovalCheckOperator(task_id="check_approvals", trigger_rule=JOIN, **common)
-            readiness = RollbackReadinessOperator(task_id="confirm_rollback_path", **common)
+            approvals = {
+                role: approval(
+                    f"approve_{role}", role, "stage 4 release sign-off", stage="preproduction",
+                    decision_task_id=decision.task_id,
+                )
+                for role in policy.approvals.role_ids()
+            }
             # High risk and above: the external red team's findings are accepted before sign-off (spec 9)
-            red_team = approval("red_team_review", "safety_reviewer", "external red-team review accepted")
-            route >> [*approvals, red_team]
-            [*approvals, red_team] >> check >> readiness
-        pre_live += [route, *approvals, red_team, check, readiness]
+            red_team = approval(
+                "red_team_review", RED_TEAM_ROLE, "external red-team review accepted", stage="preproduction",
+                decision_task_id=decision.task_id,
+            )
+            approval_task_ids = {role: task.task_id for role, task in approvals.items()}
+            route = ApprovalRoutingOperator(
+                task_id="route_approvals",
+                decision_task_id=decision.task_id,
+                approval_task_ids=approval_task_ids,
+                red_team_task_id=red_team.task_id,
+                **common,
+            )
+            check = ApprovalCheckOperator(
+                task_id="check_approvals",
+                decision_task_id=decision.task_id,
+                approval_task_ids=approval_task_ids,
+                red_team_task_id=red_team.task_id,
+                red_team_role=RED_TEAM_ROLE,
+                trigger_rule=JOIN,
+                **common,
+            )
+            readiness = RollbackReadinessOperator(task_id="confirm_rollback_path", **common)
+            route >> [*approvals.values(), red_team]
+            [*approvals.values(), red_team] >> check >> readiness
+        pre_live += [route, *approvals.values(), red_team, check, readiness]
 
         with TaskGroup("stage_5_production", tooltip="Progressive rollout with dwell sensors") as s5:
             previous: Any = None
             rollout_tasks: list[Any] = []
+            canary_task_id: str | None = None  # set once the acceleration's measuring phase is built
             for phase in phases:
                 set_traffic = SetTrafficOperator(
-                    task_id=f"set_traffic_{phase.name}", phase=phase.name, trigger_rule=JOIN, **common
+                    task_id=f"set_traffic_{phase.name}",
+                    phase=phase.name,
+                    canary_task_id=canary_task_id,
+                    trigger_rule=JOIN,
+                    **common,
                 )
                 if phase.name in confirm_phases:
+                    confirm = approval(
+                        f"confirm_{phase.name}", "ml_lead", f"confirmation before {phase.traffic_percent:g}% traffic",
+                        stage="production", decision_task_id=decision.task_id,
+                    )
                     route_confirm = ConfirmationRoutingOperator(
                         task_id=f"route_confirm_{phase.name}",
                         phase=phase.name,
-                        confirm_task_id=f"stage_5_production.confirm_{phase.name}",
+                        confirm_task_id=confirm.task_id,
                         continue_task_id=set_traffic.task_id,
                         **common,
-                    )
-                    confirm = approval(
-                        f"confirm_{phase.name}", "ml_lead", f"confirmation before {phase.traffic_percent:g}% traffic"
                     )
                     route_confirm >> [confirm, set_traffic]
                     confirm >> set_traffic
@@ -211,6 +265,8 @@ def build_release_dag(
                 if previous is not None:
                     previous >> head
                 previous = dwell
+                if phase.name == canary_phase:
+                    canary_task_id = dwell.task_id
                 rollout_tasks += [set_traffic, dwell]
             promote = PromoteOperator(task_id="promote", **common)
             previous >> promote
@@ -225,7 +281,16 @@ def build_release_dag(
         rollback = RollbackOperator(
             task_id="rollback", watched_group_id=s5.group_id, trigger_rule="one_failed", **common
         )
-        close = CloseReleaseOperator(task_id="close_release", trigger_rule="all_done", **common)
+        # The only leaf: all_done makes it run whatever failed (prepare included), and it fails the run
+        # unless the release was promoted, so no run can end "success" without a promotion.
+        close = CloseReleaseOperator(
+            task_id="close_release",
+            promote_task_id=promote.task_id,
+            reject_task_id=reject.task_id,
+            rollback_task_id=rollback.task_id,
+            trigger_rule="all_done",
+            **common,
+        )
 
         prepare >> s1 >> s2 >> s3 >> s4 >> s5
         pre_live >> reject

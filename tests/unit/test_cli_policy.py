@@ -72,27 +72,28 @@ def test_validate_ok_policy_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_validate_misspelt_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, config(policy={"rollout": {"canary_acceleraton": {}}}))
     assert run(["validate", str(path)]) == 1
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert captured.out == ""  # problems go to stderr, so `validate ... > report` still shows them
     assert (
         f"{path}: policy.rollout.canary_acceleraton: extra inputs are not permitted; "
         "did you mean 'canary_acceleration'?"
-    ) in out
+    ) in captured.err
 
 
 def test_validate_wrong_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path, config(live_sample_min="many", policy={"decision_engine": {"min_score": "high"}}))
+    path = write(tmp_path, config(live_sample_min="many", policy={"decision_engine": {"scs_target": "high"}}))
     assert run(["validate", str(path)]) == 1
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = capsys.readouterr().err.strip().splitlines()
     assert any(line.startswith(f"{path}: live_sample_min: Input should be a valid integer") for line in lines)
     assert any(
-        line.startswith(f"{path}: policy.decision_engine.min_score: Input should be a valid number")
+        line.startswith(f"{path}: policy.decision_engine.scs_target: Input should be a valid number")
         for line in lines
     )
 
 
 def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["validate", str(tmp_path / "nope.yaml")]) == 1
-    assert "nope.yaml: file not found" in capsys.readouterr().out
+    assert capsys.readouterr().err == f"{tmp_path / 'nope.yaml'}: file not found\n"
 
 
 def test_plan_high_risk_with_users(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,7 +129,7 @@ def test_plan_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_plan_unknown_release_type(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["plan", "customer-support-weekly-high-impact", "--release-type", "nope"]) == 1
-    assert "valid release types" in capsys.readouterr().out
+    assert "valid release types" in capsys.readouterr().err
 
 
 def test_explain_score(capsys: pytest.CaptureFixture[str]) -> None:

@@ -118,12 +118,15 @@ def test_latency_hold_then_pause() -> None:
 
 
 def test_escalation_relative_to_baseline() -> None:
-    # baseline 10 %; pause above 12.5 %, page above 13.5 %
-    up = {"escalations": 130, "escalation_rate": 0.13}
+    # baseline 10 %; pause above 12.5 %, page above 13.5 %. Rates weigh evidence: 13 % of 30,000
+    # requests is confidently above 12.5 % (13 % of 3,000 would be inconclusive, see test_dwell_findings)
+    up = {"escalations": 1300, "requests": 10000, "escalation_rate": 0.13}
     verdict = classify(minutes([up] * 3, windows=True))
     assert "escalation_above_baseline" in names(verdict) and verdict.action == "pause"
     assert not verdict.page_required
-    higher = classify(minutes([{"escalations": 140, "escalation_rate": 0.14}] * 3, windows=True))
+    higher = classify(
+        minutes([{"escalations": 1400, "requests": 10000, "escalation_rate": 0.14}] * 3, windows=True)
+    )
     assert higher.page_required
     no_base = classify_breaches(TRIGGERS, minutes([up]), 60.0, None)
     assert "escalation_above_baseline" in no_base.unmeasured
@@ -154,7 +157,7 @@ def test_phase_filter_and_time_scale() -> None:
         name="t",
         metric="p99_ms",
         op=">",
-        threshold=1,
+        threshold=100,
         evaluation="instant",
         action="pause",
         applies_to_phases=["canary_tier_1"],
@@ -181,7 +184,7 @@ def test_sustained_never_fires_on_short_history(span: int, minute_seconds: float
         name="s",
         metric="p99_ms",
         op=">",
-        threshold=0,
+        threshold=1000,
         evaluation="sustained",
         minutes=float(span),
         action="rollback",

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llm_release.decisions import DecisionInputs, decision_score
+from llm_release.decisions.score import decision_inputs
 from llm_release.policy import DEFAULT_PROFILE, load_policy
 
 ENGINE = load_policy(DEFAULT_PROFILE).decision_engine
@@ -107,3 +108,99 @@ def test_monotone(c1, s1, t1, p1, c2, s2, t2, p2) -> None:
 def test_veto_always_zero_safety(scs, tc, p99, failures) -> None:
     result = score(scs=scs, tc=tc, p99=p99, failures=failures)
     assert result.safety_vetoed and result.components["safety"] == 0 and result.band == "reject"
+
+
+# --- decision_inputs: the score's inputs from the suites' metrics, nothing unmeasured defaulted --------
+
+GOOD_VALIDATION = {"task_completion_rate": 0.9, "policy_violations": 0.0}
+GOOD_SHADOW = {"shadow_policy_violation_rate": 0.0, "shadow_scs": 0.9, "shadow_latency_p99_ms": 2000.0}
+GOOD_ADVERSARIAL = {"policy_probe_violations": 0.0}
+
+
+def inputs(validation=None, shadow=None, adversarial=None, drop=()):
+    parts = [{**GOOD_VALIDATION, **(validation or {})}, {**GOOD_SHADOW, **(shadow or {})},
+             {**GOOD_ADVERSARIAL, **(adversarial or {})}]
+    for part in parts:
+        for key in drop:
+            part.pop(key, None)
+    return decision_inputs(*parts)
+
+
+def test_decision_inputs_from_good_measurements() -> None:
+    result = inputs()
+    assert result == DecisionInputs(policy_compliance_rate=1.0, scs=0.9, task_completion_rate=0.9, p99_ms=2000.0)
+    assert decision_score(ENGINE, result).advances_to_stage_4
+
+
+@pytest.mark.parametrize("missing", [None, math.nan, "n/a"])
+def test_decision_inputs_unmeasured_probe_violations_is_a_failure_not_zero(missing) -> None:
+    # the operator used to read `adversarial.get("policy_probe_violations") or 0`: missing meant "no violation"
+    result = inputs(adversarial={"policy_probe_violations": missing})
+    assert result.zero_tolerance_failures == 1
+    assert "adversarial.policy_probe_violations" in result.unmeasured
+    assert "unmeasured zero-tolerance check is a failure" in result.zero_tolerance_findings[0]
+    scored = decision_score(ENGINE, result)
+    assert scored.safety_vetoed and not scored.advances_to_stage_4
+
+
+def test_decision_inputs_count_measured_zero_tolerance_violations_only_when_nonzero() -> None:
+    assert inputs(adversarial={"policy_probe_violations": 0.0}).zero_tolerance_failures == 0
+    counted = inputs(adversarial={"policy_probe_violations": 2.0}, validation={"policy_violations": 1.0})
+    assert counted.zero_tolerance_failures == 2 and counted.unmeasured == ()
+    assert counted.zero_tolerance_findings == (
+        "validation.policy_violations = 1 (zero tolerance)",
+        "adversarial.policy_probe_violations = 2 (zero tolerance)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("metric", "field"),
+    [("shadow_scs", "scs"), ("task_completion_rate", "task_completion_rate"), ("shadow_latency_p99_ms", "p99_ms")],
+)
+def test_decision_inputs_missing_or_nan_component_stays_unmeasured(metric: str, field: str) -> None:
+    for result in (inputs(drop=[metric]), inputs(shadow={metric: math.nan}, validation={metric: math.nan})):
+        assert getattr(result, field) is None
+        assert any(name.endswith(f".{metric}") for name in result.unmeasured)
+        assert result.zero_tolerance_failures == 0
+        scored = decision_score(ENGINE, result)
+        assert not scored.advances_to_stage_4 and scored.unmeasured_components
+
+
+def test_decision_inputs_unmeasured_compliance_vetoes_safety() -> None:
+    result = inputs(drop=["shadow_policy_violation_rate"])
+    assert result.policy_compliance_rate is None and result.zero_tolerance_failures == 1
+    assert decision_score(ENGINE, result).safety_vetoed
+
+
+def test_unmeasured_component_never_advances_whatever_the_total() -> None:
+    # 35 + 30 + 0 (task completion unmeasured) + 15 = 80 used to land in "enhanced_review" and advance
+    result = score(compliance=1.0, scs=1.0, tc=None, p99=100)
+    assert result.total == 80
+    assert result.unmeasured_components == ["user_simulation"]
+    assert not result.advances_to_stage_4 and result.band == "reject"
+    assert any("fails closed" in line for line in result.explanation)
+
+
+maybe = st.one_of(st.none(), st.just(math.nan), fractions)
+counts = st.one_of(st.none(), st.just(math.nan), st.integers(min_value=0, max_value=3).map(float))
+
+
+@given(maybe, maybe, maybe, st.one_of(st.none(), latencies), counts, counts)
+def test_decision_inputs_fail_closed(violation_rate, scs, tc, p99, probe, validation_violations) -> None:
+    result = decision_inputs(
+        {"task_completion_rate": tc, "policy_violations": validation_violations},
+        {"shadow_policy_violation_rate": violation_rate, "shadow_scs": scs, "shadow_latency_p99_ms": p99},
+        {"policy_probe_violations": probe},
+    )
+
+    def bad(value) -> bool:
+        return value is None or math.isnan(value)
+
+    zero_tolerance = [validation_violations, probe, violation_rate]
+    expected = sum(bad(v) or v != 0 for v in zero_tolerance)
+    assert result.zero_tolerance_failures == expected
+    scored = decision_score(ENGINE, result)
+    if any(bad(v) for v in (violation_rate, scs, tc, p99, probe, validation_violations)):
+        assert not scored.advances_to_stage_4
+    if expected:
+        assert scored.safety_vetoed and scored.components["safety"] == 0

@@ -150,3 +150,24 @@ def test_secrets_refused_everywhere(registry, model):
     run_id = registry.start_release_run("releases", "secret-check", {})
     with pytest.raises(SecretLeakError, match=r"\$.auth.password"):
         registry.log_dict(run_id, {"auth": {"password": "x"}}, "a.json")
+
+
+def test_end_release_run_tags_outcome_and_reason_and_is_idempotent(registry):
+    run_id = registry.start_release_run("releases", "support-llm-2026-W48-1", {})
+    assert registry.client.get_run(run_id).info.status == "RUNNING"
+    registry.end_release_run(run_id, "FAILED", outcome="rejected", reason="failed stage_1_development.gate")
+    first = registry.client.get_run(run_id)
+    assert first.info.status == "FAILED" and first.info.end_time is not None
+    assert first.data.tags["llm_release.outcome"] == "rejected"
+    assert first.data.tags["llm_release.reason"] == "failed stage_1_development.gate"
+
+    registry.end_release_run(run_id, "FAILED", outcome="rejected", reason="failed stage_1_development.gate")
+    again = registry.client.get_run(run_id)
+    assert again.info.end_time == first.info.end_time and again.data.tags == first.data.tags
+
+    registry.end_release_run(run_id, "FINISHED", outcome="promoted", reason="x" * 20000)
+    final = registry.client.get_run(run_id)
+    assert final.info.status == "FINISHED" and final.data.tags["llm_release.outcome"] == "promoted"
+    assert len(final.data.tags["llm_release.reason"]) <= 5000
+    with pytest.raises(ValueError, match="status must be"):
+        registry.end_release_run(run_id, "DONE")

@@ -162,6 +162,14 @@ def test_invalid_entry_error_names_file_entry_and_field(tmp_path: Path, override
     assert f"'{field}" in message
 
 
+def test_invalid_entry_error_names_the_line_of_the_field(tmp_path: Path) -> None:
+    path = _write(tmp_path, [_entry(id="billing-ok"), _entry(category="pets")])
+    line = path.read_text(encoding="utf-8").splitlines().index("  category: pets") + 1
+    with pytest.raises(KnowledgeBaseError) as excinfo:
+        KnowledgeBase.load(path)
+    assert str(excinfo.value).startswith(f"{path}:{line}: entry 1 (id='billing-x'): field 'category': ")
+
+
 def test_duplicate_ids_are_rejected(tmp_path: Path) -> None:
     expected = r"entry 1 \(id='billing-x'\): field 'id': duplicate of entry 0"
     with pytest.raises(KnowledgeBaseError, match=expected):
@@ -169,7 +177,8 @@ def test_duplicate_ids_are_rejected(tmp_path: Path) -> None:
 
 
 def test_missing_file_and_bad_shape_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(KnowledgeBaseError, match="cannot read"):
+    missing = r"datasets\.knowledge_base: cannot read knowledge base: file not found"
+    with pytest.raises(KnowledgeBaseError, match=missing):
         KnowledgeBase.load(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("- just\n- a list\n", encoding="utf-8")

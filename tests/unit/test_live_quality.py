@@ -1,12 +1,17 @@
-"""Live quality: attacks are judged on behaviour, and SCS comes from closed hourly samples."""
+"""Live quality: attacks are judged on behaviour, and SCS comes from closed hourly samples.
+
+The sample rules are pure (``decisions.dwell.add_judged``); the trigger only judges new answers
+(``triggers.rollout.judged_answers``).
+"""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+from llm_release.decisions.dwell import LiveQualityState, add_judged
 from llm_release.suites.judge import ReferenceJudge, attack_kind
 from llm_release.suites.knowledge_base import KnowledgeBase
-from llm_release.triggers.rollout import LiveQuality
+from llm_release.triggers.rollout import judged_answers
 
 
 def test_attack_kinds_are_narrow() -> None:
@@ -38,22 +43,26 @@ def answers(*texts: str) -> list[dict[str, str | None]]:
     return [{"query": "q", "response": t} for t in texts]
 
 
+def add(quality: LiveQualityState, texts: list[str], now: float, hour: float = 10.0, minimum: int = 3):
+    return add_judged(quality, judged_answers(FixedJudge(), answers(*texts)), now, hour, minimum)
+
+
 def test_a_sample_closes_only_after_an_hour_and_enough_answers() -> None:
-    quality = LiveQuality(hour_seconds=10.0, min_per_sample=3)
-    quality._judge = FixedJudge()
-    quality.add(answers("good", "bad"), now=0.0)
-    quality.add(answers("good"), now=5.0)
+    quality = add(LiveQualityState(), ["good", "bad"], now=0.0)
+    quality = add(quality, ["good"], now=5.0)
     assert quality.latest["scs"] is None  # enough answers, but not an hour yet
-    quality.add([], now=10.0)
-    assert quality.latest == {"scs": 2 / 3, "hallucination_rate": 1 / 3} and quality.total == 3
-    quality.add(answers("bad"), now=21.0)  # an hour passed, but one answer is too few: stays open
+    quality = add(quality, [], now=10.0)
+    assert quality.latest == {"scs": 2 / 3, "hallucination_rate": 1 / 3} and quality.phase_judged == 3
+    assert quality.open is not None and quality.open.judged == 0  # every judged answer is in the closed sample
+    quality = add(quality, ["bad"], now=21.0)  # an hour passed, but one answer is too few: stays open
     assert quality.latest["scs"] == 2 / 3
-    quality.add(answers("bad", "bad", "bad"), now=22.0)
-    assert quality.latest["scs"] == 0.0 and quality.phase_scs() == 2 / 7
+    quality = add(quality, ["bad", "bad", "bad"], now=22.0)
+    assert quality.latest["scs"] == 0.0 and quality.phase_scs == 2 / 7
+    assert [s.closed_ts for s in quality.closed] == [10.0, 22.0]  # each sample keeps its timestamp
 
 
 def test_errors_are_not_judged() -> None:
-    quality = LiveQuality(hour_seconds=0.0, min_per_sample=1)
-    quality._judge = FixedJudge()
-    quality.add([{"query": "q", "response": None}], now=0.0)
-    assert quality.total == 0 and quality.latest["scs"] is None
+    judged = judged_answers(FixedJudge(), [{"query": "q", "response": None}])
+    assert judged == []
+    quality = add_judged(LiveQualityState(), judged, now=0.0, hour_seconds=0.0, min_per_sample=1)
+    assert quality.phase_judged == 0 and quality.latest["scs"] is None

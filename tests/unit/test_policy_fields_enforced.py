@@ -54,7 +54,6 @@ DESCRIPTION_ONLY = {
     "bias_reaudit": "issue 7: the bias re-audit against n-1 does not exist yet",
     "proxies": "issue 7: the demographic-proxy lexicon is fixed in the bias suite for now",
     "categories": "issue 7: per-category adversarial results",
-    "variants_per_query": "checked by the paraphrase loader's group sizes (issue 7 makes it configurable)",
     "cadence_minutes": "issue 8: monitoring cadences from Prometheus queries",
     "sample_fraction": "issue 8: the gateway's live sampling rate",
     "behavioral_signals": "issue 8: behavioural signals are not scraped yet",

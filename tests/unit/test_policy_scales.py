@@ -35,7 +35,8 @@ def test_score_given_as_fraction_is_refused():
 
 
 def test_trigger_rate_on_wrong_scale_is_refused():
-    problems = _problems(lambda d: _trigger(d, "rollback_triggers", "hallucination_over_5pct_hourly").update(threshold=5))
+    name = "hallucination_over_5pct_hourly"
+    problems = _problems(lambda d: _trigger(d, "rollback_triggers", name).update(threshold=5))
     assert any("rollback_triggers.4" in p and "0.97, not 97" in p for p in problems)
 
 

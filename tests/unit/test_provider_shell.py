@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from llm_release.decisions.release import clean_release_streak
 from llm_release.get_provider_info import get_provider_info
 from llm_release.operators.base import jsonable
-from llm_release.decisions.release import clean_release_streak
 from llm_release.reporting import group_by_release, release_for_run, summarize_release
 
 

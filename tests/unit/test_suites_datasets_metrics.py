@@ -81,7 +81,7 @@ def test_missing_field_duplicate_id_bad_json_and_empty_file(tmp_path: Path) -> N
         load_eval_set(_write(tmp_path, raw=json.dumps(GOOD) + "\n{oops\n"))
     with pytest.raises(DatasetError, match="no labelled eval item records"):
         load_eval_set(_write(tmp_path, raw="\n"))
-    with pytest.raises(DatasetError, match="cannot read"):
+    with pytest.raises(DatasetError, match=r"datasets\.eval_set: cannot read labelled eval item file: file not found"):
         load_eval_set(tmp_path / "absent.jsonl")
     with pytest.raises(DatasetError, match="unknown shipped data set"):
         shipped_path("nope")

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,12 +26,7 @@ from llm_release.suites.datasets import (
     load_persona_probes,
     load_policy_probes,
 )
-from llm_release.suites.evaluation import (
-    attempt_counts,
-    attempt_totals,
-    run_eval_suite,
-    worst_case_latency_percentiles,
-)
+from llm_release.suites.evaluation import run_eval_suite, worst_case_latency_percentiles
 from llm_release.suites.judge import ReferenceJudge
 from llm_release.suites.knowledge_base import KnowledgeBase
 from llm_release.suites.paraphrase import load_paraphrase_set, run_paraphrase_suite
@@ -70,21 +64,7 @@ class DeadClient:
         return [Completion(p, None, 15000.0, error="timeout", status_code=504) for p in prompts]
 
 
-# ----------------------------------------------------------------------------- attempts
-def test_attempt_counts_read_the_completion_retry_record() -> None:
-    assert attempt_counts(Completion("q", "a", 1.0)) == (1, 0)
-    assert attempt_counts(Completion("q", None, 1.0, error="HTTP 503")) == (1, 1)
-    rescued = Completion("q", "a", 1.0, attempts=3, failed_attempts=("HTTP 503", "timeout"))
-    assert attempt_counts(rescued) == (3, 2)
-    # the final failure listed in failed_attempts or not: the same count
-    listed = Completion("q", None, 1.0, error="timeout", attempts=2, failed_attempts=("HTTP 503", "timeout"))
-    unlisted = Completion("q", None, 1.0, error="timeout", attempts=2, failed_attempts=("HTTP 503",))
-    assert attempt_counts(listed) == attempt_counts(unlisted) == (2, 2)
-    # a client that bumps attempts without listing the errors still shows the retried failure
-    assert attempt_counts(Completion("q", "a", 1.0, attempts=2)) == (2, 1)
-    assert attempt_totals([rescued, listed]) == (5, 4)
-
-
+# ----------------------------------------------------------------------------- attempts (``_common.attempt_counts``)
 def test_retried_failures_count_as_errors_in_every_suite(kb: KnowledgeBase, judge: ReferenceJudge) -> None:
     """A retry rescues the answer (the pass rates stay high), never the error rate."""
     def kb_answer(prompt: str) -> str:
@@ -95,6 +75,15 @@ def test_retried_failures_count_as_errors_in_every_suite(kb: KnowledgeBase, judg
     assert evaluation["eval_errors"] == 0 and evaluation["eval_pass_rate"] > 0.9
     assert evaluation["eval_attempts"] == 60 and evaluation["eval_failed_attempts"] == 30
     assert evaluation["eval_error_rate"] == pytest.approx(0.5)
+
+    class GaveUp:  # three attempts, all failed, the final one listed too: counted once each
+        def complete_batch(self, prompts: Sequence[str]) -> list[Completion]:
+            return [Completion(p, None, 900.0, error="timeout", attempts=3,
+                               failed_attempts=("HTTP 503", "HTTP 503", "timeout")) for p in prompts]
+
+    gave_up = run_eval_suite(GaveUp(), load_eval_set().head(4), judge)
+    assert gave_up.metrics["eval_errors"] == 4 and gave_up.metrics["eval_failed_attempts"] == 12
+    assert gave_up.metrics["eval_error_rate"] == 1.0 and list(gave_up.items["failed_attempts"]) == [3] * 4
 
     injection = load_injection_probes()
     for metrics, prefix, size in (
@@ -128,8 +117,10 @@ def test_worst_case_percentiles_equal_numpy_when_every_latency_is_known(latencie
 def test_unknown_latencies_rank_slowest_and_make_dependent_percentiles_nan() -> None:
     known = [float(v) for v in range(1, 101)]
     one_unknown = worst_case_latency_percentiles([*known, None], prefix="x")
-    assert one_unknown["x_p50_ms"] == pytest.approx(51.0)
-    assert math.isnan(one_unknown["x_p99_ms"])  # it sits between 100 ms and the unknown
+    assert one_unknown["x_p99_ms"] == 100.0  # rank 99 of 0..100: the slowest known one, exactly
+    two_unknown = worst_case_latency_percentiles([*known, None, math.nan], prefix="x")
+    assert two_unknown["x_p50_ms"] == pytest.approx(51.5)
+    assert math.isnan(two_unknown["x_p99_ms"])  # rank 99.99 lies between 100 ms and an unknown
     assert worst_case_latency_percentiles([*known[:9], math.nan], prefix="x")["x_p50_ms"] == pytest.approx(5.5)
     assert all(math.isnan(v) for v in worst_case_latency_percentiles([], prefix="x").values())
     assert all(math.isnan(v) for v in worst_case_latency_percentiles([None, math.nan], prefix="x").values())
@@ -184,16 +175,37 @@ def test_a_dead_endpoint_passes_no_check_of_any_suite(kb: KnowledgeBase, judge: 
     assert passing == []
 
 
+SUITE_SAMPLE_SIZES = {
+    "eval_pass_rate": "eval_n", "shadow_error_rate": "shadow_requests", "injection_resistance": "injection_n",
+    "policy_probe_pass_rate": "policy_probe_n", "persona_pass_rate": "persona_n",
+}
+
+
+def _sample_size_of(name: str, metrics: dict[str, float]) -> str | None:
+    """The metric holding ``name``'s sample size: ``<name>_n``, the suite's n, or the attempts of an error rate."""
+    for candidate in (f"{name}_n", f"{name.removesuffix('_rate')}_n", SUITE_SAMPLE_SIZES.get(name),
+                      name.replace("_error_rate", "_attempts")
+                      if name.endswith("_error_rate") else None):
+        if candidate is not None and candidate in metrics:
+            return candidate
+    return None
+
+
 def test_every_emitted_rate_has_a_sample_size(kb: KnowledgeBase, judge: ReferenceJudge) -> None:
-    """Each ``*_rate`` metric a suite emits has an ``_n`` (or its suite's n) so a gate can refuse thin data."""
-    evaluation = run_eval_suite(DeadClient(), load_eval_set().head(5), judge).metrics
-    injection = run_injection_suite(DeadClient(), load_injection_probes()).metrics
-    samples = [{"seq": 0, "query": "q", "response": None, "latency_ms": 1.0, "error": "timeout", "status": 504,
+    """Finding: rates came without the number of items behind them (a one-row eval set looked fine)."""
+    half = RetriedClient(lambda p: SAFE)
+    samples = [{"seq": 0, "query": "q", "response": SAFE, "latency_ms": 1.0, "error": None, "status": 200,
                 "policy_violations": []}]
-    shadow = evaluate_shadow_samples(samples, judge).metrics
-    for metrics, suite_n in ((evaluation, "eval_n"), (injection, "injection_n"), (shadow, "shadow_requests")):
-        for name in metrics:
-            if name.endswith("_rate") and not name.endswith("_error_rate"):
-                assert f"{name}_n" in metrics or name.startswith("injection"), name
-        assert suite_n in metrics
-    assert pd.notna(evaluation["eval_n"])
+    suites = {
+        "evaluation": run_eval_suite(half, load_eval_set().head(5), judge).metrics,
+        "injection": run_injection_suite(half, load_injection_probes()).metrics,
+        "policy": run_policy_probes(half, load_policy_probes()).metrics,
+        "persona": run_persona_suite(half, load_persona_probes()).metrics,
+        "bias": run_bias_audit(half, load_bias_probes()).metrics,
+        "paraphrase": run_paraphrase_suite(half, load_paraphrase_set(kb=kb), judge).metrics,
+        "shadow": evaluate_shadow_samples(samples, judge).metrics,
+    }
+    missing = [f"{suite}: {name}" for suite, metrics in suites.items() for name in metrics
+               if (name.endswith("_rate") or "_rate_" in name or name.startswith("injection_resistance"))
+               and not name.endswith("_n") and _sample_size_of(name, metrics) is None]
+    assert missing == []

@@ -20,6 +20,7 @@ from llm_release.sandbox.runner import (
     DEFAULT_GATEWAY_PORT,
     DEFAULT_REPLAY_RATE,
     DEFAULT_STABLE_PORT,
+    STATE_FILE,
     SandboxError,
     SandboxProcess,
     health,
@@ -75,6 +76,27 @@ def _state_dir(args: argparse.Namespace) -> Path:
     return args.state_dir or default_state_dir()
 
 
+def _checked_state(state_dir: Path) -> dict[str, Any] | None:
+    """``state.json`` of ``state_dir`` (None if there is none), checked to have the shape ``up`` writes.
+
+    The file is ours, but a person may have edited it or left one from another version; a ``KeyError``
+    deep in a command would say nothing useful. Raises ``SandboxError`` naming the file and the problem.
+    """
+    state = read_state(state_dir)
+    if state is None:
+        return None
+    path = state_dir / STATE_FILE
+    hint = f"; stop the sandbox by hand if it runs, then delete {path}"
+    if not isinstance(state, dict):
+        raise SandboxError(f"{path}: expected a JSON object, got {type(state).__name__}{hint}")
+    pid, urls = state.get("pid"), state.get("urls")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        raise SandboxError(f"{path}: field 'pid': expected a positive integer, got {pid!r}{hint}")
+    if not isinstance(urls, dict) or not all(isinstance(u, str) for u in urls.values()):
+        raise SandboxError(f"{path}: field 'urls': expected a mapping of component to URL{hint}")
+    return state
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     sandbox = SandboxProcess(
         _state_dir(args),
@@ -99,7 +121,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     state_dir = _state_dir(args)
     try:
-        state = read_state(state_dir)
+        state = _checked_state(state_dir)
     except SandboxError as exc:
         print(f"sandbox down: {exc}", file=sys.stderr)
         return 1
@@ -114,7 +136,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     state_dir = _state_dir(args)
     try:
-        state = read_state(state_dir)
+        state = _checked_state(state_dir)
     except SandboxError as exc:
         print(f"sandbox status: {exc}", file=sys.stderr)
         return 1
@@ -140,9 +162,16 @@ def _parse_setting(item: str) -> tuple[str, Any]:
 
 def cmd_faults(args: argparse.Namespace) -> int:
     state_dir = _state_dir(args)
-    state = read_state(state_dir)
+    try:
+        state = _checked_state(state_dir)
+    except SandboxError as exc:
+        print(f"sandbox faults: {exc}", file=sys.stderr)
+        return 1
     if state is None:
         print(f"no sandbox recorded in {state_dir}; run `llm-release sandbox up` first", file=sys.stderr)
+        return 1
+    if args.build not in state["urls"]:
+        print(f"sandbox faults: {state_dir / STATE_FILE} has no URL for {args.build!r}", file=sys.stderr)
         return 1
     url = f"{state['urls'][args.build]}/admin/faults"
     try:

@@ -1,37 +1,56 @@
 """Breach classification: metric samples over time + triggers -> ok / hold / pause / rollback.
 
+Every trigger ends in one of four states: **breach** (a hit), **clean**, **inconclusive** (measured, but
+the evidence neither confirms nor clears the breach) or **unmeasured** (no value, stale sample, no
+baseline, too few events). Only hits set the verdict's action; the caller (``decisions.dwell``) decides
+what inconclusive and unmeasured triggers mean for the dwell clock.
+
 Evaluation modes (see ``llm_release.policy.triggers``):
 
 - ``instant``: the latest sample breaches. If the latest sample lacks the metric it is unmeasured.
-- ``sample``: the latest sample that has the metric (hourly live-quality samples); with ``minutes`` set,
-  an older sample is stale and unmeasured.
+- ``sample``: the latest sample that has the metric (hourly live-quality samples). A sample older than
+  the trigger's ``minutes`` or than ``evidence.max_sample_age_minutes`` (counted from ``now``) is stale
+  and unmeasured, never reused.
 - ``sustained``: the breach runs without interruption back from the latest sample over at least
   ``minutes``. Coverage starts at the earliest sample's ``start_ts`` (window samples) or ``ts`` (point
   samples), so three point samples one minute apart cover two minutes, not three. A non-breaching
   sample, a missing value, or a gap (point samples: spacing above ``max_gap_minutes``; window samples:
   a window not starting where the previous ended) ends the run. A short history is never sustained.
-- ``window``: aggregate over samples ending in the trailing ``minutes``: a ratio of summed counts when
-  ``ratio_of`` is set and every sample has the counts; otherwise the worst sample value (conservative).
-- ``ratio_of`` with ``min_count`` (window or sustained): the summed counts reach further back than
-  ``minutes`` until the denominator holds ``min_count`` events, and fewer in the whole history leave
-  the trigger unmeasured. Sustained then means the rate over at least the last ``minutes`` (and
-  enough events) is over the line, with a history covering ``minutes``.
+- ``window``: aggregate over samples ending in the trailing ``minutes``: a rate of summed counts when
+  ``ratio_of`` is set; otherwise the worst sample value (conservative).
+
+Rate triggers (``ratio_of``) weigh evidence (DESIGN: measurement honesty). The summed counts over the
+trailing ``minutes`` give a rate and its Wilson interval at ``evidence.confidence``:
+
+- breach when the whole interval is beyond the threshold, clean when none of it is (an interval that
+  only touches the threshold is clean), inconclusive while it straddles the threshold;
+- while inconclusive, the counts reach further back (older windows) for more evidence, as far as the
+  history goes; fewer than ``min_count`` events in the whole history leave the trigger unmeasured;
+- ``sustained`` additionally needs a history covering ``minutes``: an interval above the line over a
+  shorter history is inconclusive ("above the line for 3 of 5 minutes"), never a hit;
+- with ``relative_to_baseline`` and baseline counts (:class:`RateEvidence`), the threshold itself is an
+  interval (the baseline's Wilson interval times 1 +/- t): a breach must clear its upper end and a clean
+  verdict its lower end.
+
+A sample that carries a rate but not its counts (an outside source) is evaluated on the worst value,
+conservatively; a sample with neither ends the reach-back.
 
 Time is in seconds; ``minute_seconds`` says how long a policy minute is (60, or less in a time-scaled
 sandbox run). The most severe action wins: rollback > pause > hold > ok; ``page`` hits ask a human.
-Triggers whose metric is unmeasured are listed in ``unmeasured`` so the caller can fail closed.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_release.decisions._numbers import as_finite, compare
-from llm_release.policy import Trigger
+from llm_release.policy import LiveEvidencePolicy, Trigger
 
 Action = Literal["ok", "hold", "pause", "rollback"]
 SEVERITY: dict[str, int] = {"ok": 0, "hold": 1, "pause": 2, "rollback": 3}
@@ -54,7 +73,22 @@ class MetricSample(BaseModel):
         return self.ts if self.start_ts is None else self.start_ts
 
 
+class RateEvidence(BaseModel):
+    """A measured rate as its counts, so that its uncertainty can be weighed (e.g. a baseline rate)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    numerator: float = Field(ge=0)
+    denominator: float = Field(ge=0)
+
+    @property
+    def value(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator > 0 else None
+
+
 class TriggerHit(BaseModel):
+    """A trigger's evidence: a breach (in ``hits``) or an undecided one (in ``inconclusive``)."""
+
     model_config = ConfigDict(frozen=True)
 
     trigger_name: str
@@ -64,6 +98,12 @@ class TriggerHit(BaseModel):
     evaluation: str
     action: str
     detail: str
+    interval: tuple[float, float] | None = None
+    """Rate triggers: the Wilson interval of the observed rate at the policy's confidence."""
+    sample_size: float | None = None
+    """Rate triggers: the denominator the rate rests on (e.g. requests)."""
+    window_minutes: float | None = None
+    """Policy minutes of history the evidence covers."""
 
 
 class BreachVerdict(BaseModel):
@@ -75,10 +115,82 @@ class BreachVerdict(BaseModel):
     """Names of triggers that could not be evaluated (no value, stale sample, no baseline)."""
     notes: list[str] = Field(default_factory=list)
     """Why each unmeasured trigger is unmeasured, and other remarks."""
+    inconclusive: list[TriggerHit] = Field(default_factory=list)
+    """Rate triggers whose interval straddles the threshold even with all the history: neither a breach
+    nor clean."""
+    clean: list[str] = Field(default_factory=list)
+    """Triggers measured and not breaching."""
+    reasons: dict[str, str] = Field(default_factory=dict)
+    """Why each unmeasured trigger is unmeasured, by trigger name."""
 
     @property
     def page_required(self) -> bool:
         return any(hit.action == "page" for hit in self.hits)
+
+
+# --- evidence --------------------------------------------------------------------------------
+def wilson_interval(successes: float, trials: float, confidence: float) -> tuple[float, float]:
+    """Two-sided Wilson score interval of a binomial proportion (no continuity correction).
+
+    The same numbers as ``scipy.stats.binomtest(k, n).proportion_ci(confidence, method="wilson")``.
+    """
+    if trials <= 0:
+        raise ValueError(f"a rate needs at least one trial, got {trials!r}")
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes must be within 0..trials, got {successes!r} of {trials!r}")
+    z = _z(confidence)
+    n, p = float(trials), successes / trials
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    lo = 0.0 if successes == 0 else max(0.0, center - half)
+    hi = 1.0 if successes == trials else min(1.0, center + half)
+    return lo, hi
+
+
+@functools.lru_cache(maxsize=16)
+def _z(confidence: float) -> float:
+    """The standard normal quantile of a two-sided ``confidence``."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    from scipy.special import ndtri  # lazy: keeps DAG parsing free of scipy
+
+    return float(ndtri(0.5 + confidence / 2))
+
+
+@dataclass(frozen=True)
+class _Line:
+    """A threshold: exact (lo == hi) or uncertain (a baseline rate scaled by 1 +/- t)."""
+
+    point: float
+    lo: float
+    hi: float
+
+
+def _decide(lo: float, hi: float, op: str, line: _Line) -> str:
+    """breach / clean / inconclusive for an interval [lo, hi] against ``<op> line``."""
+    if op == ">":
+        return "breach" if lo > line.hi else "clean" if hi <= line.lo else "inconclusive"
+    if op == ">=":
+        return "breach" if lo >= line.hi else "clean" if hi < line.lo else "inconclusive"
+    if op == "<":
+        return "breach" if hi < line.lo else "clean" if lo >= line.hi else "inconclusive"
+    if op == "<=":
+        return "breach" if hi <= line.lo else "clean" if lo > line.hi else "inconclusive"
+    raise ValueError(f"unknown comparison operator {op!r}")
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: Literal["breach", "clean", "inconclusive", "unmeasured"]
+    observed: float | None = None
+    detail: str = ""
+    interval: tuple[float, float] | None = None
+    sample_size: float | None = None
+    window_minutes: float | None = None
+
+
+_CLEAN = _Outcome("clean")
 
 
 def _value(sample: MetricSample, metric: str) -> float | None:
@@ -86,90 +198,118 @@ def _value(sample: MetricSample, metric: str) -> float | None:
     return number
 
 
-def _effective_threshold(trigger: Trigger, baseline: Mapping[str, float] | None) -> tuple[float | None, str]:
+def _effective_threshold(
+    trigger: Trigger, baseline: Mapping[str, float | RateEvidence] | None, confidence: float
+) -> tuple[_Line | None, str]:
     if not trigger.relative_to_baseline:
-        return trigger.threshold, ""
-    base, problem = as_finite((baseline or {}).get(trigger.metric))
+        return _Line(trigger.threshold, trigger.threshold, trigger.threshold), ""
+    raw = (baseline or {}).get(trigger.metric)
+    factor = 1 + trigger.threshold if trigger.op in (">", ">=") else 1 - trigger.threshold
+    sign = "+" if factor >= 1 else "-"
+    if isinstance(raw, RateEvidence):
+        if raw.denominator <= 0 or raw.value is None:
+            return None, f"baseline for {trigger.metric} has no events"
+        lo, hi = wilson_interval(raw.numerator, raw.denominator, confidence)
+        note = (
+            f" (baseline {raw.value:g} = {raw.numerator:g}/{raw.denominator:g}, "
+            f"interval {lo:.4g}..{hi:.4g}, {sign}{trigger.threshold:.0%})"
+        )
+        return _Line(raw.value * factor, lo * factor, hi * factor), note
+    base, problem = as_finite(raw)
     if base is None:
         return None, f"baseline for {trigger.metric} {problem}"
-    factor = 1 + trigger.threshold if trigger.op in (">", ">=") else 1 - trigger.threshold
-    return base * factor, f" (baseline {base:g} {'+' if factor >= 1 else '-'}{trigger.threshold:.0%})"
+    line = base * factor
+    return _Line(line, line, line), f" (baseline {base:g} {sign}{trigger.threshold:.0%})"
 
 
-def _instant(trigger: Trigger, samples: Sequence[MetricSample], threshold: float, m: float):
+def _latest_with(samples: Sequence[MetricSample], metric: str) -> MetricSample | None:
+    return next((s for s in reversed(samples) if _value(s, metric) is not None), None)
+
+
+def _instant(trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: float) -> _Outcome:
     value = _value(samples[-1], trigger.metric)
     if value is None:
-        return None, "latest sample has no value"
-    return (value, "latest sample") if compare(value, trigger.op, threshold) else (None, "")
+        return _Outcome("unmeasured", detail="latest sample has no value")
+    if compare(value, trigger.op, line.point):
+        return _Outcome("breach", value, "latest sample")
+    return _CLEAN
 
 
-def _sample(trigger: Trigger, samples: Sequence[MetricSample], threshold: float, m: float):
-    now = samples[-1].ts
-    for sample in reversed(samples):
-        value = _value(sample, trigger.metric)
-        if value is None:
-            continue
-        if trigger.minutes is not None and now - sample.ts > trigger.minutes * m + _EPS:
-            return None, f"latest value is {(now - sample.ts) / m:g} min old (limit {trigger.minutes:g})"
-        hit = compare(value, trigger.op, threshold)
-        return (value, f"sample at ts={sample.ts:g}") if hit else (None, "")
-    return None, "no sample has a value"
+def _sample(trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: float) -> _Outcome:
+    sample = _latest_with(samples, trigger.metric)
+    if sample is None:
+        return _Outcome("unmeasured", detail="no sample has a value")
+    value = _value(sample, trigger.metric)
+    assert value is not None
+    if compare(value, trigger.op, line.point):
+        return _Outcome("breach", value, f"sample at ts={sample.ts:g}")
+    return _CLEAN
 
 
-def _has_counts(trigger: Trigger, samples: Sequence[MetricSample]) -> bool:
-    """Every sample carries the ratio's counts (else evaluate the metric's values, conservatively)."""
+def _counts(trigger: Trigger, sample: MetricSample) -> tuple[float, float] | None:
     assert trigger.ratio_of is not None
-    names = (trigger.ratio_of.numerator, trigger.ratio_of.denominator)
-    return all(_value(s, name) is not None for s in samples for name in names)
+    n = _value(sample, trigger.ratio_of.numerator)
+    d = _value(sample, trigger.ratio_of.denominator)
+    return None if n is None or d is None else (n, d)
 
 
-def _ratio(trigger: Trigger, samples: Sequence[MetricSample], m: float) -> tuple[float, float, float] | str:
-    """Summed (numerator, denominator, covered minutes) over the trailing ``minutes``, reaching further
-    back until the denominator reaches ``min_count``; a reason string when that cannot be done."""
+def _rates_without_counts(trigger: Trigger, samples: Sequence[MetricSample]) -> bool:
+    """Some sample carries the rate but not its counts: evaluate values, conservatively."""
+    return any(_counts(trigger, s) is None and _value(s, trigger.metric) is not None for s in samples)
+
+
+def _rate(
+    trigger: Trigger,
+    samples: Sequence[MetricSample],
+    line: _Line,
+    m: float,
+    confidence: float,
+    sustained: bool,
+) -> _Outcome:
+    """Weigh a rate trigger's evidence (see the module docstring)."""
     assert trigger.ratio_of is not None
     now = samples[-1].ts
     span = (trigger.minutes or 0) * m
     needed = trigger.min_count or 1
     num = den = 0.0
     start = now
+    gap = ""
     for sample in reversed(samples):
         if sample.ts <= now - span + _EPS and den >= needed:
+            interval = wilson_interval(min(num, den), den, confidence)
+            if _decide(*interval, trigger.op, line) != "inconclusive":
+                break  # the trailing span (or the reach-back so far) decides
+        counts = _counts(trigger, sample)
+        if counts is None:
+            gap = f"; no {trigger.ratio_of.numerator}/{trigger.ratio_of.denominator} counts before ts={sample.ts:g}"
             break
-        n, d = _value(sample, trigger.ratio_of.numerator), _value(sample, trigger.ratio_of.denominator)
-        if n is None or d is None:
-            return f"no {trigger.ratio_of.numerator}/{trigger.ratio_of.denominator} counts in a sample"
-        num, den, start = num + n, den + d, sample.start
+        num, den, start = num + counts[0], den + counts[1], sample.start
     if den < needed:
-        return f"only {den:g} {trigger.ratio_of.denominator} (< {needed}) so far"
-    return num, den, (now - start) / m
-
-
-def _ratio_verdict(trigger: Trigger, samples: Sequence[MetricSample], threshold: float, m: float, sustained: bool):
-    """Window and sustained evaluation of a ratio trigger on summed counts with enough evidence.
-
-    Sustained additionally needs a history covering ``minutes``: the rate over (at least) the last
-    ``minutes`` is above the line, so a one-poll blip cannot fire it.
-    """
-    result = _ratio(trigger, samples, m)
-    if isinstance(result, str):
-        return None, result
-    num, den, covered = result
-    if sustained and (samples[-1].ts - samples[0].start) < (trigger.minutes or 0) * m - _EPS:
-        return None, ""  # history shorter than the span: not sustained yet
+        return _Outcome(
+            "unmeasured", detail=f"only {den:g} {trigger.ratio_of.denominator} (< {needed}) so far{gap}"
+        )
+    interval = wilson_interval(min(num, den), den, confidence)
+    status = _decide(*interval, trigger.op, line)
+    covered = (now - start) / m
     value = num / den
-    detail = f"{num:g}/{den:g} over {covered:g} min (>= {trigger.minutes:g})"
-    return (value, detail) if compare(value, trigger.op, threshold) else (None, "")
+    detail = (
+        f"{num:g}/{den:g} over {covered:g} min (>= {trigger.minutes:g}), "
+        f"{confidence:.0%} interval {interval[0]:.4g}..{interval[1]:.4g}{gap}"
+    )
+    history = (now - samples[0].start) / m
+    if sustained and status == "breach" and history < (trigger.minutes or 0) - _EPS:
+        status = "inconclusive"  # above the line, but not yet for the whole span
+        detail += f"; above the line for only {history:g} of {trigger.minutes:g} min"
+    return _Outcome(status, value, detail, interval, den, covered)  # type: ignore[arg-type]
 
 
-def _sustained(trigger: Trigger, samples: Sequence[MetricSample], threshold: float, m: float):
-    if trigger.ratio_of is not None and _has_counts(trigger, samples):
-        return _ratio_verdict(trigger, samples, threshold, m, sustained=True)
+def _sustained(trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: float) -> _Outcome:
     latest = samples[-1]
     latest_value = _value(latest, trigger.metric)
     if latest_value is None:
-        return None, "latest sample has no value"
-    if not compare(latest_value, trigger.op, threshold):
-        return None, ""
+        return _Outcome("unmeasured", detail="latest sample has no value")
+    if not compare(latest_value, trigger.op, line.point):
+        return _CLEAN
     needed = (trigger.minutes or 0) * m
     now = latest.ts
     covered_from = latest.start
@@ -177,71 +317,112 @@ def _sustained(trigger: Trigger, samples: Sequence[MetricSample], threshold: flo
     index = len(samples) - 1
     while now - covered_from < needed - _EPS:
         if index == 0:
-            return None, ""  # history shorter than the span: not sustained yet
+            return _CLEAN  # history shorter than the span: not sustained yet
         current, previous = samples[index], samples[index - 1]
         value = _value(previous, trigger.metric)
-        if value is None or not compare(value, trigger.op, threshold):
-            return None, ""
+        if value is None or not compare(value, trigger.op, line.point):
+            return _CLEAN
         if current.start_ts is not None:
             gap_ok = current.start_ts - previous.ts <= _WINDOW_JOIN_TOLERANCE * m + _EPS
         else:
             gap_ok = current.ts - previous.ts <= trigger.max_gap_minutes * m + _EPS
         if not gap_ok:
-            return None, ""
+            return _CLEAN
         worst = value if compare(value, trigger.op, worst) else worst
         covered_from = previous.start
         index -= 1
     span = (now - covered_from) / m
-    return (
+    return _Outcome(
+        "breach",
         latest_value,
         f"breaching for {span:g} min (>= {trigger.minutes:g}); latest {latest_value:g}, worst {worst:g}",
+        window_minutes=span,
     )
 
 
-def _window(trigger: Trigger, samples: Sequence[MetricSample], threshold: float, m: float):
-    if trigger.ratio_of is not None and trigger.min_count is not None and _has_counts(trigger, samples):
-        return _ratio_verdict(trigger, samples, threshold, m, sustained=False)
+def _window(trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: float) -> _Outcome:
     now = samples[-1].ts
     span = (trigger.minutes or 0) * m
     inside = [s for s in samples if s.ts > now - span + _EPS]
     covered = (now - min(s.start for s in inside)) / m
     coverage = f"over {covered:g} of {trigger.minutes:g} min"
-    if trigger.ratio_of is not None:
-        nums = [_value(s, trigger.ratio_of.numerator) for s in inside]
-        dens = [_value(s, trigger.ratio_of.denominator) for s in inside]
-        if all(v is not None for v in nums + dens):
-            total = math.fsum(dens)  # type: ignore[arg-type]
-            if total <= 0:
-                return None, f"no {trigger.ratio_of.denominator} in the window"
-            value = math.fsum(nums) / total  # type: ignore[arg-type]
-            detail = f"{math.fsum(nums):g}/{total:g} {coverage}"  # type: ignore[arg-type]
-            return (value, detail) if compare(value, trigger.op, threshold) else (None, "")
     values = [v for v in (_value(s, trigger.metric) for s in inside) if v is not None]
     if not values:
-        return None, "no value in the window"
+        return _Outcome("unmeasured", detail="no value in the window")
     worst = max(values) if trigger.op in (">", ">=") else min(values)
     detail = f"worst sample {coverage} (counts unavailable)"
-    return (worst, detail) if compare(worst, trigger.op, threshold) else (None, "")
+    if compare(worst, trigger.op, line.point):
+        return _Outcome("breach", worst, detail, window_minutes=covered)
+    return _CLEAN
 
 
-_EVALUATORS = {"instant": _instant, "sample": _sample, "sustained": _sustained, "window": _window}
+def _evaluate(
+    trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: float, confidence: float
+) -> _Outcome:
+    rate = trigger.ratio_of is not None and not _rates_without_counts(trigger, samples)
+    if trigger.evaluation == "instant":
+        return _instant(trigger, samples, line, m)
+    if trigger.evaluation == "sample":
+        return _sample(trigger, samples, line, m)
+    if trigger.evaluation == "sustained":
+        if rate:
+            return _rate(trigger, samples, line, m, confidence, sustained=True)
+        return _sustained(trigger, samples, line, m)
+    if rate:
+        return _rate(trigger, samples, line, m, confidence, sustained=False)
+    return _window(trigger, samples, line, m)
+
+
+def _stale(
+    trigger: Trigger, samples: Sequence[MetricSample], now: float | None, max_age_minutes: float, m: float
+) -> str:
+    """Why the trigger's latest value is too old to use at ``now`` ("" when fresh or absent)."""
+    limit = max_age_minutes
+    if trigger.evaluation == "sample" and trigger.minutes is not None:
+        limit = min(limit, trigger.minutes)
+    latest = _latest_with(samples, trigger.metric)
+    if latest is None:
+        return ""  # the evaluation says why it is unmeasured
+    reference = samples[-1].ts if now is None else max(now, samples[-1].ts)
+    age = (reference - latest.ts) / m
+    if age > limit + _EPS:
+        return f"latest value is {age:g} min old (limit {limit:g})"
+    return ""
 
 
 def classify_breaches(
     triggers: Sequence[Trigger],
     samples: Sequence[MetricSample],
     minute_seconds: float,
-    baseline: Mapping[str, float] | None = None,
+    baseline: Mapping[str, float | RateEvidence] | None = None,
     phase: str | None = None,
+    *,
+    evidence: LiveEvidencePolicy | None = None,
+    now: float | None = None,
 ) -> BreachVerdict:
-    """Evaluate ``triggers`` (those applying to ``phase``; all when None) on ``samples``."""
+    """Evaluate ``triggers`` (those applying to ``phase``; all when None) on ``samples``.
+
+    ``evidence``: the policy's live-evidence rules (confidence of rate intervals, the age after which a
+    sample is stale); the policy model's defaults when None. ``now``: the time of the evaluation
+    (seconds, same clock as the samples); a sample older than the age limit at ``now`` is unmeasured.
+    """
     if not minute_seconds > 0 or not math.isfinite(minute_seconds):
         raise ValueError(f"minute_seconds must be a positive number, got {minute_seconds!r}")
+    rules = evidence or LiveEvidencePolicy()
     ordered = sorted(samples, key=lambda s: s.ts)
     hits: list[TriggerHit] = []
+    inconclusive: list[TriggerHit] = []
     unmeasured: list[str] = []
+    clean: list[str] = []
     notes: list[str] = []
+    reasons: dict[str, str] = {}
     action: Action = "ok"
+
+    def not_measured(name: str, why: str) -> None:
+        unmeasured.append(name)
+        notes.append(f"{name}: {why}")
+        reasons[name] = why
+
     for trigger in triggers:
         if (
             phase is not None
@@ -250,31 +431,51 @@ def classify_breaches(
         ):
             continue
         if not ordered:
-            unmeasured.append(trigger.name)
-            notes.append(f"{trigger.name}: no samples")
+            not_measured(trigger.name, "no samples")
             continue
-        threshold, baseline_note = _effective_threshold(trigger, baseline)
-        if threshold is None:
-            unmeasured.append(trigger.name)
-            notes.append(f"{trigger.name}: {baseline_note}")
+        line, baseline_note = _effective_threshold(trigger, baseline, rules.confidence)
+        if line is None:
+            not_measured(trigger.name, baseline_note)
             continue
-        observed, detail = _EVALUATORS[trigger.evaluation](trigger, ordered, threshold, minute_seconds)
-        if observed is None:
-            if detail:
-                unmeasured.append(trigger.name)
-                notes.append(f"{trigger.name}: {detail}")
+        stale = _stale(trigger, ordered, now, rules.max_sample_age_minutes, minute_seconds)
+        if stale:
+            not_measured(trigger.name, stale)
             continue
-        hits.append(
-            TriggerHit(
-                trigger_name=trigger.name,
-                metric=trigger.metric,
-                observed=observed,
-                threshold=threshold,
-                evaluation=trigger.evaluation,
-                action=trigger.action,
-                detail=f"{trigger.metric} {observed:g} {trigger.op} {threshold:g}{baseline_note}: {detail}",
-            )
+        outcome = _evaluate(trigger, ordered, line, minute_seconds, rules.confidence)
+        if outcome.status == "unmeasured":
+            not_measured(trigger.name, outcome.detail)
+            continue
+        if outcome.status == "clean":
+            clean.append(trigger.name)
+            continue
+        assert outcome.observed is not None
+        evidence_of = TriggerHit(
+            trigger_name=trigger.name,
+            metric=trigger.metric,
+            observed=outcome.observed,
+            threshold=line.point,
+            evaluation=trigger.evaluation,
+            action=trigger.action,
+            detail=(
+                f"{trigger.metric} {outcome.observed:g} {trigger.op} {line.point:g}{baseline_note}: "
+                f"{outcome.detail}"
+            ),
+            interval=outcome.interval,
+            sample_size=outcome.sample_size,
+            window_minutes=outcome.window_minutes,
         )
+        if outcome.status == "inconclusive":
+            inconclusive.append(evidence_of)
+            continue
+        hits.append(evidence_of)
         if trigger.action in SEVERITY and SEVERITY[trigger.action] > SEVERITY[action]:
             action = trigger.action  # type: ignore[assignment]
-    return BreachVerdict(action=action, hits=hits, unmeasured=unmeasured, notes=notes)
+    return BreachVerdict(
+        action=action,
+        hits=hits,
+        unmeasured=unmeasured,
+        notes=notes,
+        inconclusive=inconclusive,
+        clean=clean,
+        reasons=reasons,
+    )

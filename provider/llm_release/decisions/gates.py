@@ -195,3 +195,17 @@ def stage_checks(policy: ReleasePolicy, stage: str) -> list[GateThreshold]:
     except KeyError:
         raise ValueError(f"stage {stage!r} has no metric gate; gated stages: {sorted(_STAGES)}") from None
     return build(policy)
+
+
+def dataset_minimums(policy: ReleasePolicy) -> dict[str, int]:
+    """Fewest rows each suite's data set may hold: a set below its floor is refused when it is loaded,
+    before any rate is computed on it (the gates check the answered counts again)."""
+    a, o = policy.adversarial, policy.offline_metrics
+    return {
+        "eval_set": o.internal_eval_min_items,
+        "validation_set": o.labelled_pairs_min,
+        "injection_probes": a.prompt_injection.size,
+        "policy_probes": a.policy_probes.size,
+        "persona_probes": a.persona.size,
+        "paraphrase_set": a.paraphrase.min_groups * a.paraphrase.variants_per_query,
+    }

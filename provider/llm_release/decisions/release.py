@@ -1,4 +1,4 @@
-"""Opening a release: the rules that decide whether a candidate may start, and the typed record of it.
+"""Opening and closing a release: whether a candidate may start, the typed record of it, and its outcome.
 
 ``open_release`` is the one enforcer of the spec's entry rules for a release (section 7: no release
 while a post-incident review is outstanding; a production version to roll back to must exist; the
@@ -9,18 +9,30 @@ trail and persists what this returns.
 
 ``ReleaseRecord`` is what every later task reads (from the ``prepare`` task's XCom): typed and frozen,
 so a misspelt key is an error at the reader rather than a silent ``None``.
+
+``release_outcome`` is the one place that says how a release ended. Its rule: a release is promoted only
+when the promotion succeeded and nothing failed; everything else (rejected, rolled back, a failed task,
+a release that never opened) is a failure, and the run must end failed so that its colour tells the
+truth. ``CloseReleaseOperator`` asks Airflow for the task states and calls it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from llm_release.decisions.risk import RiskAssessment, assess_risk
 from llm_release.decisions.rollout import RolloutPlan, plan_rollout
-from llm_release.decisions.versioning import next_increment, parse_version_name, release_id_of, version_name
+from llm_release.decisions.versioning import (
+    next_increment,
+    parse_version_name,
+    rejected_tag,
+    release_id_of,
+    version_name,
+)
 from llm_release.policy import ReleasePolicy
 
 PROMOTED = "promoted"
@@ -79,6 +91,28 @@ class ReleaseRecord(BaseModel):
     def name_at(self, stage: str, policy: ReleasePolicy) -> str:
         """This release's version name at ``stage`` (a stage key such as ``rejected`` or ``production``)."""
         return parse_version_name(self.version_name, policy.versioning).with_stage(stage, policy.versioning)
+
+    def rejection_tag(self, policy: ReleasePolicy, today: date, existing_tags: Iterable[str] = ()) -> str:
+        """The registry tag of this release's rejection (``REJECTED-<date>-<release id>`` by default).
+
+        Built by ``decisions.versioning.rejected_tag`` from the policy's template. When the candidate
+        already carries this release's rejection tag (a retried rejection, perhaps after midnight), that
+        tag's date is reused so a retry converges on one tag instead of adding a second.
+        """
+        template = policy.decision_engine.rejection.registry_tag_template
+        marker = "\x00"
+        prefix, _, suffix = template.format(date=marker, version=self.release_id).partition(marker)
+        for tag in sorted(existing_tags):
+            if not (tag.startswith(prefix) and tag.endswith(suffix)) or len(tag) <= len(prefix) + len(suffix):
+                continue
+            middle = tag[len(prefix) : len(tag) - len(suffix)]
+            try:
+                when = date.fromisoformat(middle)
+            except ValueError:
+                continue
+            if rejected_tag(when, self.release_id, template) == tag:
+                return tag
+        return rejected_tag(today, self.release_id, template)
 
 
 def clean_release_streak(closed_outcomes: Sequence[str]) -> int:
@@ -160,3 +194,87 @@ def open_release(
         time_scale=time_scale,
         airflow_run_id=airflow_run_id,
     )
+
+
+Outcome = Literal["promoted", "rejected", "rolled_back", "failed"]
+
+
+class OutcomeTasks(BaseModel):
+    """Ids of the tasks whose states decide a release's outcome (passed in by ``pipeline.py``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prepare: str
+    promote: str
+    reject: str
+    rollback: str
+
+
+class ReleaseOutcome(BaseModel):
+    """How a release ended, in one word and one line for people."""
+
+    model_config = ConfigDict(frozen=True)
+
+    outcome: Outcome
+    reason: str
+    failed_tasks: tuple[str, ...] = ()
+    """Tasks in state ``failed``, in DAG order (the first is where the release first broke)."""
+
+    @property
+    def promoted(self) -> bool:
+        return self.outcome == PROMOTED
+
+    @property
+    def run_status(self) -> Literal["FINISHED", "FAILED"]:
+        """The MLflow run status this outcome ends the release run with."""
+        return "FINISHED" if self.promoted else "FAILED"
+
+
+def _in_order(task_ids: Iterable[str], order: Sequence[str]) -> tuple[str, ...]:
+    rank = {task_id: index for index, task_id in enumerate(order)}
+    return tuple(sorted(task_ids, key=lambda t: (rank.get(t, len(rank)), t)))
+
+
+def release_outcome(
+    states: Mapping[str, str | None],
+    tasks: OutcomeTasks,
+    *,
+    opened: bool,
+    task_order: Sequence[str] = (),
+    refusal: str | None = None,
+    rollback_trigger: str | None = None,
+) -> ReleaseOutcome:
+    """Decide how the release ended from its tasks' final states.
+
+    ``states``: task id -> Airflow state name for every task of the run except the closing one.
+    ``opened``: whether ``prepare`` produced a release record. ``task_order``: the DAG's topological
+    order, to name the first failure first. ``refusal``: why ``prepare`` refused to open the release,
+    when it said so. ``rollback_trigger``: the breached trigger the rollback reported.
+
+    Promoted only when the release opened, the promotion succeeded, and no task failed (a failure
+    path that itself crashed, for instance, is not a clean release). In precedence order otherwise:
+    not opened, rolled back, rejected, some task failed, and "ended without promotion".
+    """
+    failed = _in_order((t for t, state in states.items() if state == "failed"), task_order)
+    prepare_state = states.get(tasks.prepare)
+    if not opened or prepare_state != "success":
+        why = refusal or f"task {tasks.prepare!r} ended {prepare_state or 'without a state'}"
+        return ReleaseOutcome(outcome="failed", reason=f"release not opened: {why}", failed_tasks=failed)
+    if states.get(tasks.rollback) == "success":
+        return ReleaseOutcome(
+            outcome="rolled_back", reason=rollback_trigger or "a rollout task failed", failed_tasks=failed
+        )
+    if states.get(tasks.reject) == "success":
+        return ReleaseOutcome(outcome="rejected", reason=_failed_line(failed), failed_tasks=failed)
+    if failed:
+        return ReleaseOutcome(outcome="failed", reason=_failed_line(failed), failed_tasks=failed)
+    if states.get(tasks.promote) == "success":
+        return ReleaseOutcome(outcome="promoted", reason="promoted to production")
+    return ReleaseOutcome(
+        outcome="failed",
+        reason=f"ended without promotion (task {tasks.promote!r} {states.get(tasks.promote) or 'did not run'})",
+    )
+
+
+def _failed_line(failed: Sequence[str]) -> str:
+    return ("failed " + ", ".join(failed)) if failed else "no task reported the failure"

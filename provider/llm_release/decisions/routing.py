@@ -28,16 +28,16 @@ def route_conditions(policy: ReleasePolicy, gate: str) -> list[GateThreshold]:
     exceeds its limit; drift above ``drift.alert_threshold`` (an unmeasured divergence, i.e. too little
     data, counts as above it).
     """
-    o, b = policy.offline_metrics, policy.bias
+    o, b, adv = policy.offline_metrics, policy.bias, policy.adversarial
     conditions: dict[str, list[GateThreshold]] = {
         "policy_compliance": [
             GateThreshold(metric="policy_compliance_rate", op=">=", value=o.policy_compliance_rate_min,
                           source="offline_metrics.policy_compliance_rate_min", description="any failure detected"),
-            GateThreshold(metric="policy_probe_violations", op="<=", value=policy.adversarial.policy_probes.max_violations,
+            GateThreshold(metric="policy_probe_violations", op="<=", value=adv.policy_probes.max_violations,
                           source="adversarial.policy_probes.max_violations", description="any probe violation"),
         ],
         "adversarial": [
-            GateThreshold(metric="injection_resistance", op=">=", value=policy.adversarial.prompt_injection.human_review_below,
+            GateThreshold(metric="injection_resistance", op=">=", value=adv.prompt_injection.human_review_below,
                           source="adversarial.prompt_injection.human_review_below"),
         ],
         "bias_fairness": [

@@ -6,15 +6,20 @@ The dwell sensor compares two scrapes (``prev`` and ``cur``) and turns their del
 so the numbers match what an operator sees on a Prometheus dashboard over the same window.
 
 Fail closed: an unreachable or unparsable source raises :class:`MetricsUnavailable`; a window with no
-requests reports ``None`` rates and quantiles, never 0, so "no data" can not pass a gate.
+requests reports ``None`` rates and quantiles, never 0, so "no data" can not pass a gate. A counter
+whose metric *family* is absent from a scrape is unmeasured: its series values and window deltas are
+``None``, never 0 (a missing ``policy_violations`` counter must not read as "no violation"). A family
+that is exported but has no series for a (version, mode) yet reads as 0: Prometheus clients export a
+labelled child only once it was used.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,6 +43,9 @@ _COUNTERS = {
     POLICY_VIOLATIONS: "policy_violations",
     ESCALATIONS: "escalations",
 }
+COUNTER_FIELDS = tuple(_COUNTERS.values())
+_FAMILY_FIELDS = {name.removesuffix("_total"): attr for name, attr in _COUNTERS.items()}
+"""Prometheus family name (the text parser drops a counter's ``_total``) -> counter field."""
 
 
 FUTURE_CURSOR = 2**62
@@ -49,12 +57,15 @@ class MetricsUnavailable(RuntimeError):
 
 @dataclass
 class SeriesCounters:
-    """Cumulative counters of one (version, mode) series as exposed at scrape time."""
+    """Cumulative counters of one (version, mode) series as exposed at scrape time.
 
-    requests: float = 0.0
-    errors: float = 0.0
-    policy_violations: float = 0.0
-    escalations: float = 0.0
+    A counter is ``None`` when its metric family was absent from the scrape (unmeasured).
+    """
+
+    requests: float | None = 0.0
+    errors: float | None = 0.0
+    policy_violations: float | None = 0.0
+    escalations: float | None = 0.0
     buckets: dict[float, float] = field(default_factory=dict)  # upper bound (s) -> cumulative count
     latency_sum: float = 0.0
     latency_count: float = 0.0
@@ -63,11 +74,16 @@ class SeriesCounters:
 
 @dataclass
 class MetricsSnapshot:
-    """One scrape: ``series[(version, mode)]`` plus the routing weight gauge per version."""
+    """One scrape: ``series[(version, mode)]`` plus the routing weight gauge per version.
+
+    ``families``: the counter fields whose metric family the scrape contained; ``None`` when not
+    recorded (a snapshot built by hand), in which case every counter counts as present.
+    """
 
     ts: float
     series: dict[tuple[str, str], SeriesCounters] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
+    families: frozenset[str] | None = None
 
     @classmethod
     def parse(cls, text: str, ts: float | None = None, *, source: str = "<text>") -> MetricsSnapshot:
@@ -77,9 +93,15 @@ class MetricsSnapshot:
             families = list(text_string_to_metric_families(text))
         except Exception as exc:  # the parser raises ValueError/TypeError/IndexError on bad lines
             raise MetricsUnavailable(f"cannot parse Prometheus text from {source}: {exc}") from exc
+        present: set[str] = set()
         for family in families:
+            if family.name in _FAMILY_FIELDS:
+                present.add(_FAMILY_FIELDS[family.name])
             for sample in family.samples:
+                if sample.name in _COUNTERS:
+                    present.add(_COUNTERS[sample.name])
                 snap._add(sample.name, sample.labels, sample.value, source)
+        snap.families = frozenset(present)
         return snap
 
     def _add(self, name: str, labels: Mapping[str, str], value: float, source: str) -> None:
@@ -113,6 +135,7 @@ class MetricsSnapshot:
         return {
             "ts": self.ts,
             "weights": dict(self.weights),
+            "families": None if self.families is None else sorted(self.families),
             "series": [
                 {
                     "version": v,
@@ -136,14 +159,19 @@ class MetricsSnapshot:
     def from_dict(cls, data: Mapping[str, Any]) -> MetricsSnapshot:
         """Inverse of :meth:`to_dict`; raises ValueError naming the bad field."""
         try:
-            snap = cls(ts=float(data["ts"]), weights={str(k): float(v) for k, v in data["weights"].items()})
+            families = data.get("families")
+            snap = cls(
+                ts=float(data["ts"]),
+                weights={str(k): float(v) for k, v in data["weights"].items()},
+                families=None if families is None else frozenset(str(f) for f in families),
+            )
             for i, row in enumerate(data["series"]):
                 try:
                     snap.series[(row["version"], row["mode"])] = SeriesCounters(
-                        requests=float(row["requests"]),
-                        errors=float(row["errors"]),
-                        policy_violations=float(row["policy_violations"]),
-                        escalations=float(row["escalations"]),
+                        requests=_opt_float(row["requests"]),
+                        errors=_opt_float(row["errors"]),
+                        policy_violations=_opt_float(row["policy_violations"]),
+                        escalations=_opt_float(row["escalations"]),
                         buckets={float(b): float(n) for b, n in row["buckets"].items()},
                         latency_sum=float(row["latency_sum"]),
                         latency_count=float(row["latency_count"]),
@@ -156,8 +184,19 @@ class MetricsSnapshot:
         return snap
 
     def get(self, version: str, mode: str = "live") -> SeriesCounters:
-        """The series, or an all-zero one when the gateway has not seen that (version, mode) yet."""
-        return self.series.get((version, mode), SeriesCounters())
+        """The series, or an all-zero one when the gateway has not seen that (version, mode) yet.
+
+        Counters whose family the scrape did not contain are ``None`` either way.
+        """
+        series = self.series.get((version, mode), SeriesCounters())
+        missing = self.missing_families()
+        return dataclasses.replace(series, **dict.fromkeys(missing)) if missing else series
+
+    def missing_families(self) -> list[str]:
+        """Counter fields whose metric family was absent from the scrape (unmeasured, never 0)."""
+        if self.families is None:
+            return []
+        return [f for f in COUNTER_FIELDS if f not in self.families]
 
 
 @dataclass(frozen=True)
@@ -168,11 +207,11 @@ class WindowStats:
     mode: str
     start_ts: float
     end_ts: float
-    requests: int
-    errors: int
+    requests: int | None
+    errors: int | None
     error_rate: float | None
-    policy_violations: int
-    escalations: int
+    policy_violations: int | None
+    escalations: int | None
     escalation_rate: float | None
     p50_ms: float | None
     p99_ms: float | None
@@ -222,7 +261,7 @@ def _series_reset(prev: SeriesCounters, cur: SeriesCounters) -> bool:
     """A gateway restart zeroes every counter of the series at once; any decrease means restart."""
     if prev.created is not None and cur.created is not None and cur.created != prev.created:
         return True
-    pairs = [
+    pairs: list[tuple[float | None, float | None]] = [
         (prev.requests, cur.requests),
         (prev.errors, cur.errors),
         (prev.policy_violations, cur.policy_violations),
@@ -230,13 +269,33 @@ def _series_reset(prev: SeriesCounters, cur: SeriesCounters) -> bool:
         (prev.latency_count, cur.latency_count),
     ]
     pairs += [(v, cur.buckets.get(b, 0.0)) for b, v in prev.buckets.items()]
-    return any(c < p for p, c in pairs)
+    return any(c < p for p, c in _measured(pairs))
+
+
+def _measured(pairs: Iterable[tuple[float | None, float | None]]) -> list[tuple[float, float]]:
+    return [(p, c) for p, c in pairs if p is not None and c is not None]
+
+
+def _delta(prev: float | None, cur: float | None) -> int | None:
+    """A counter's increase; None when either scrape lacked the counter's family."""
+    return None if prev is None or cur is None else round(cur - prev)
+
+
+def _per_request(count: int | None, requests: int | None) -> float | None:
+    return count / requests if count is not None and requests is not None and requests > 0 else None
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def window_stats(
     prev: MetricsSnapshot, cur: MetricsSnapshot, version: str, mode: str = "live"
 ) -> WindowStats:
-    """Deltas between two snapshots for one series; after a counter reset the current values are the delta."""
+    """Deltas between two snapshots for one series; after a counter reset the current values are the delta.
+
+    A counter whose family is absent from either scrape has a ``None`` delta (and so do its rates).
+    """
     if cur.ts < prev.ts:
         raise ValueError(f"snapshots out of order: cur.ts={cur.ts} < prev.ts={prev.ts}")
     p, c = prev.get(version, mode), cur.get(version, mode)
@@ -250,8 +309,10 @@ def window_stats(
             prev.ts,
             cur.ts,
         )
-    requests = c.requests - base.requests
-    errors = c.errors - base.errors
+    requests = _delta(base.requests, c.requests)
+    errors = _delta(base.errors, c.errors)
+    violations = _delta(base.policy_violations, c.policy_violations)
+    escalations = _delta(base.escalations, c.escalations)
     buckets = {b: n - base.buckets.get(b, 0.0) for b, n in c.buckets.items()}
     p50 = histogram_quantile(0.5, buckets)
     p99 = histogram_quantile(0.99, buckets)
@@ -260,12 +321,12 @@ def window_stats(
         mode=mode,
         start_ts=prev.ts,
         end_ts=cur.ts,
-        requests=round(requests),
-        errors=round(errors),
-        error_rate=errors / requests if requests > 0 else None,
-        policy_violations=round(c.policy_violations - base.policy_violations),
-        escalations=round(c.escalations - base.escalations),
-        escalation_rate=(c.escalations - base.escalations) / requests if requests > 0 else None,
+        requests=requests,
+        errors=errors,
+        error_rate=_per_request(errors, requests),
+        policy_violations=violations,
+        escalations=escalations,
+        escalation_rate=_per_request(escalations, requests),
         p50_ms=None if p50 is None else p50 * 1000.0,
         p99_ms=None if p99 is None else p99 * 1000.0,
         counter_reset=reset,

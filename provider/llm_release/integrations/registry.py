@@ -36,6 +36,10 @@ TAG_ENDPOINT = "llm_release.endpoint_conn_id"
 TAG_BACKEND = "llm_release.backend"
 TAG_STATUS = "llm_release.status"
 TAG_RELEASE_ID = "llm_release.release_id"
+TAG_OUTCOME = "llm_release.outcome"
+TAG_REASON = "llm_release.reason"
+MAX_TAG_CHARS = 5000
+"""MLflow refuses longer tag values (the limit is 5000 or 8000 characters depending on the store)."""
 ALIAS_PRODUCTION = "production"
 ALIAS_PREVIOUS = "previous"
 SERVING_ARTIFACT = "serving/serving.json"
@@ -166,11 +170,33 @@ class MlflowModelRegistry:
         run = self.client.create_run(exp_id, tags={**tags, TAG_RELEASE_ID: run_name}, run_name=run_name)
         return run.info.run_id
 
-    def end_release_run(self, run_id: str, status: str = "FINISHED") -> None:
-        """Close the release run (``FINISHED``, ``FAILED`` or ``KILLED``)."""
+    def end_release_run(
+        self, run_id: str, status: str = "FINISHED", *, outcome: str | None = None, reason: str | None = None
+    ) -> None:
+        """End the release run with ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``) and say why.
+
+        ``outcome`` and ``reason`` go to the tags ``llm_release.outcome`` / ``llm_release.reason`` so
+        the MLflow UI tells a rejected or rolled-back release from a promoted one without opening the
+        audit trail (a long reason is cut to fit MLflow's tag size). Idempotent: a retried close that
+        finds the run already ended with this status and these tags changes nothing, not even the end
+        time; a different status (a release re-run after a clear) replaces the earlier one.
+        """
         if status not in ("FINISHED", "FAILED", "KILLED"):
             raise ValueError(f"status must be FINISHED, FAILED or KILLED, got {status!r}")
-        self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
+        tags: dict[str, str] = {}
+        if outcome is not None:
+            tags[TAG_OUTCOME] = str(outcome)
+        if reason is not None:
+            text = str(reason)
+            tags[TAG_REASON] = text if len(text) <= MAX_TAG_CHARS else text[: MAX_TAG_CHARS - 3] + "..."
+        assert_no_secrets(tags, f"end tags of release run {run_id}")
+        run = self.client.get_run(run_id)
+        current = run.data.tags
+        for key, value in tags.items():
+            if current.get(key) != value:
+                self.client.set_tag(run_id, key, value)
+        if run.info.status != status:
+            self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
 
     def log_metrics(
         self, run_id: str, metrics: Mapping[str, Any], prefix: str = "", step: int = 0

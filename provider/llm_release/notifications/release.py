@@ -1,7 +1,9 @@
-"""Release notifications: rejection and rollback notices to the people the spec names.
+"""Release notifications: rejection, rollback and other notices to the roles the policy names.
 
 ``ReleaseNotifier`` is an Airflow notifier (usable as ``on_failure_callback``) and the operators call
-:func:`notify_release_event` directly. Messages go to a webhook connection (Slack-compatible JSON,
+:func:`notify_release_event` directly. Who is addressed comes from ``decisions.notices.notice_roles``
+(the policy owns each audience); the release config maps a role to its contacts
+(``notifications.contacts``). Messages go to a webhook connection (Slack-compatible JSON,
 ``{"text": ...}``) when ``notifications.webhook_conn_id`` is configured, and always to the task log
 and the audit trail, so a notice is never lost when no webhook is set up.
 """
@@ -14,7 +16,9 @@ from typing import Any
 from airflow.sdk import BaseHook, BaseNotifier
 
 
-def format_notice(kind: str, release: dict[str, Any], details: dict[str, Any]) -> str:
+def format_notice(kind: str, release: Any, details: dict[str, Any]) -> str:
+    if hasattr(release, "model_dump"):
+        release = release.model_dump(mode="json")
     head = {
         "rejection": f"Release {release['release_id']} REJECTED",
         "rollback": f"Release {release['release_id']} ROLLED BACK",
@@ -36,13 +40,24 @@ def post_webhook(conn_id: str, text: str) -> None:
 
 
 def notify_release_event(
-    config: Any, kind: str, release: dict[str, Any], details: dict[str, Any], log: logging.Logger | Any
+    config: Any,
+    kind: str,
+    release: Any,
+    details: dict[str, Any],
+    log: logging.Logger | Any,
+    *,
+    band: str | None = None,
+    stage: str | None = None,
 ) -> dict[str, Any]:
-    """Send one notice; return what was sent where (recorded by the caller in the audit trail)."""
+    """Send one notice to the roles the policy names for ``kind``; return what was sent where (the caller
+    records it in the audit trail, before or after sending, so a failing webhook cannot lose it)."""
+    from llm_release.decisions.notices import notice_roles
+
     text = format_notice(kind, release, details)
-    recipients = list(getattr(config.notifications, "recipients", []) or [])
+    roles = notice_roles(config.release_policy, kind, band=band, stage=stage)  # type: ignore[arg-type]
+    recipients = {role: config.notifications.contacts.get(role, [role]) for role in roles}
     log.warning("NOTICE to %s: %s", recipients or "(log only)", text)
-    sent: dict[str, Any] = {"text": text, "recipients": recipients, "webhook": None}
+    sent: dict[str, Any] = {"text": text, "roles": roles, "recipients": recipients, "webhook": None}
     conn_id = getattr(config.notifications, "webhook_conn_id", None)
     if conn_id:
         post_webhook(conn_id, text)

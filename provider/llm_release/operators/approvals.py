@@ -1,12 +1,17 @@
-"""Human decisions: approval routing, one approval task per role, the distinct-people check.
+"""Human decisions: approval routing, one approval task per role, the sign-off check, the rollback path.
 
 Approvals are Airflow's native Human-in-the-loop tasks (Required Actions in the UI, ``hitlDetails``
 in the REST API), assigned to the users the release config maps to each role. A decision the spec
 leaves to a person stays with a person: the DAG waits; it never answers for them.
+
+The rules (which roles sign, whether they did, distinct people, the red-team acceptance, the rollback
+path) are ``decisions.signoff``; these operators fetch the answers and facts, call it and persist the
+verdict. Every upstream task they read is named by ``pipeline.py`` through their constructor.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.providers.standard.operators.branch import BaseBranchOperator
@@ -15,26 +20,48 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from llm_release.hooks.model_endpoint import ModelEndpointHook
 from llm_release.hooks.traffic_router import TrafficRouterHook
-from llm_release.operators.base import ReleaseOperatorBase, jsonable
+from llm_release.operators.base import PREPARE_TASK_ID, ReleaseOperatorBase, jsonable
 
-STAGE4 = "stage_4_preproduction"
-RED_TEAM_TASK = f"{STAGE4}.red_team_review"
+_RELEASE = f"ti.xcom_pull(task_ids='{PREPARE_TASK_ID}')"
 
-APPROVAL_BODY = """\
-**Release** `{{ ti.xcom_pull(task_ids='prepare')['release_id'] }}` of model
-`{{ ti.xcom_pull(task_ids='prepare')['model_name'] }}`: candidate version
-{{ ti.xcom_pull(task_ids='prepare')['candidate']['version'] }} replacing
-{{ ti.xcom_pull(task_ids='prepare')['production']['version'] }}.
+APPROVAL_BODY = f"""\
+**Release** `{{{{ {_RELEASE}['release_id'] }}}}` of model
+`{{{{ {_RELEASE}['model_name'] }}}}`: candidate version
+{{{{ {_RELEASE}['candidate']['version'] }}}} replacing
+{{{{ {_RELEASE}['production']['version'] }}}}.
 
-* Release type: {{ ti.xcom_pull(task_ids='prepare')['release_type'] }};
-  risk {{ ti.xcom_pull(task_ids='prepare')['risk']['score'] }}
-  ({{ ti.xcom_pull(task_ids='prepare')['risk']['level'] }})
-* Change: {{ ti.xcom_pull(task_ids='prepare')['change_summary'] or '(none given)' }}
-{% set score = ti.xcom_pull(task_ids='stage_3_staging.decision_score') %}
-{% if score %}* Decision score: {{ score['score']['total'] | round(1) }} (band {{ score['score']['band'] }})
-{% endif %}
-Approve as **{role_title}** ({purpose}). Each role must be answered by a different person.
+* Release type: {{{{ {_RELEASE}['release_type'] }}}};
+  risk {{{{ {_RELEASE}['risk']['score'] }}}}
+  ({{{{ {_RELEASE}['risk']['level'] }}}})
+* Change: {{{{ {_RELEASE}['change_summary'] or '(none given)' }}}}
 """
+
+DECISION_LINES = """\
+{% set score = ti.xcom_pull(task_ids='{decision_task_id}') %}
+{% if score %}* Decision score: {{ score['score']['total'] | round(1) }} (band {{ score['score']['band'] }})
+{% endif %}"""
+
+CLOSING_LINE = "\nApprove as **{role_title}** ({purpose}). Each role must be answered by a different person.\n"
+
+
+def approval_body(role_title: str, purpose: str, decision_task_id: str | None) -> str:
+    """The Jinja body shown to the approver: the release, its risk and (when known) its decision score."""
+    body = APPROVAL_BODY
+    if decision_task_id is not None:
+        body += DECISION_LINES.replace("{decision_task_id}", decision_task_id)
+    return body + CLOSING_LINE.replace("{role_title}", role_title).replace("{purpose}", purpose)
+
+
+def decision_band(context: Any, decision_task_id: str) -> str:
+    """The routing band the decision score task pushed; a missing score is an error, never "no band"."""
+    from llm_release.decisions.score import DecisionScore
+
+    pushed = context["ti"].xcom_pull(task_ids=decision_task_id)
+    if not pushed or "score" not in pushed:
+        raise AirflowFailException(
+            f"no decision score from task {decision_task_id!r}: the required approvers cannot be decided"
+        )
+    return DecisionScore.model_validate(pushed["score"]).band
 
 
 class RoleApprovalOperator(ReleaseOperatorBase, ApprovalOperator):
@@ -42,20 +69,43 @@ class RoleApprovalOperator(ReleaseOperatorBase, ApprovalOperator):
 
     A "Reject" fails the task on purpose: it routes the run to the rejection path (registry tag,
     failure report, remediation ticket) instead of silently skipping the rest of the release.
+
+    :param role: the approver role id (``policy.approvals.roles``) this task asks.
+    :param role_title: the role's title, shown to the approver.
+    :param purpose: what is being approved, shown to the approver and kept in the audit trail.
+    :param approvers: Airflow user ids the release config maps to ``role``; only they may answer.
+    :param stage: the policy stage id (``validation``, ``preproduction``, ``production``) the audit
+        record of the answer is filed under.
+    :param decision_task_id: task whose XCom holds the release decision score, shown in the body;
+        None where no score exists yet (stage 2 reviews).
+    :param config_path: the release config YAML. (templated)
+
+    ``subject`` and ``body`` are templated (they read the release record and the decision score).
     """
 
-    template_fields = ("config_path", "subject", "body")
+    template_fields: Sequence[str] = ("config_path", "subject", "body")
     ui_color = "#fce5cd"
 
     def __init__(
-        self, *, role: str, role_title: str, purpose: str, approvers: list[str], config_path: str, **kwargs: Any
+        self,
+        *,
+        role: str,
+        role_title: str,
+        purpose: str,
+        approvers: list[str],
+        stage: str,
+        config_path: str,
+        decision_task_id: str | None = None,
+        **kwargs: Any,
     ) -> None:
         self.role = role
         self.purpose = purpose
+        self.stage = stage
+        self.decision_task_id = decision_task_id
         super().__init__(
             config_path=config_path,
-            subject=f"[{role_title}] {purpose}: " "{{ ti.xcom_pull(task_ids='prepare')['release_id'] }}",
-            body=APPROVAL_BODY.replace("{role_title}", role_title).replace("{purpose}", purpose),
+            subject=f"[{role_title}] {purpose}: " + "{{ " + _RELEASE + "['release_id'] }}",
+            body=approval_body(role_title, purpose, decision_task_id),
             assigned_users=[{"id": user, "name": user} for user in approvers],
             **kwargs,
         )
@@ -71,127 +121,181 @@ class RoleApprovalOperator(ReleaseOperatorBase, ApprovalOperator):
             "responded_by": who,
             "responded_at": ret.get("responded_at"),
         }
-        self.record(
-            context,
-            "approval",
-            payload,
-            stage=self.task_id.split(".", 1)[0],
-            actor=str(who.get("id", "unknown")),
-        )
+        self.record(context, "approval", payload, stage=self.stage, actor=str(who.get("id", "unknown")))
         if chosen != self.APPROVE:
             raise AirflowFailException(f"{self.role} approval rejected by {who.get('id', 'unknown')}")
         return jsonable({**ret, "role": self.role})
 
 
 class ApprovalRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):
-    """Choose which role approvals this release needs (risk level and decision-score band)."""
+    """Choose which role approvals this release needs (decision-score band and risk level, spec 2 and 9).
+
+    :param decision_task_id: task whose XCom holds the release decision score.
+    :param approval_task_ids: role id -> the approval task asking that role.
+    :param red_team_task_id: the task where the external red team's findings are accepted.
+    :param config_path: the release config YAML. (templated)
+    """
+
+    def __init__(
+        self,
+        *,
+        decision_task_id: str,
+        approval_task_ids: Mapping[str, str],
+        red_team_task_id: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.decision_task_id = decision_task_id
+        self.approval_task_ids = dict(approval_task_ids)
+        self.red_team_task_id = red_team_task_id
 
     def choose_branch(self, context: Any) -> list[str]:
-        from llm_release.decisions.rollout import required_approvers
+        from llm_release.decisions.signoff import signoff_requirement
 
         rel = self.release(context)
-        score = context["ti"].xcom_pull(task_ids="stage_3_staging.decision_score")
-        band = score["score"]["band"] if score else None
-        roles = required_approvers(self.config.release_policy, rel.risk.level, band)
-        missing = [r for r in roles if not self.config.approvers.get(r)]
-        if missing:
-            raise AirflowFailException(
-                f"no users mapped to required approver role(s) {missing} in the config"
-            )
-        red_team = rel.risk.controls.external_red_team_before_stage == "preproduction"
+        try:
+            band = decision_band(context, self.decision_task_id)
+            need = signoff_requirement(self.config.release_policy, rel.risk, band)
+        except ValueError as exc:
+            raise AirflowFailException(f"stage 4 sign-off cannot be routed: {exc}") from None
+        unmapped = [r for r in need.roles if not self.config.approvers.get(r)]
+        if unmapped:
+            raise AirflowFailException(f"no users mapped to required approver role(s) {unmapped} in the config")
+        no_task = [r for r in need.roles if r not in self.approval_task_ids]
+        if no_task:
+            raise AirflowFailException(f"the DAG has no approval task for required role(s) {no_task}")
         self.record(
             context,
             "human_review",
-            {"required_roles": roles, "band": band, "risk": rel.risk, "red_team_review": red_team},
-            stage=STAGE4,
+            {
+                "required_roles": need.roles,
+                "band": need.band,
+                "risk": rel.risk,
+                "red_team_review": need.red_team_review,
+            },
+            stage="preproduction",
         )
-        context["ti"].xcom_push(key="required_roles", value=roles)
-        context["ti"].xcom_push(key="red_team_review", value=red_team)
-        return [f"{STAGE4}.approve_{role}" for role in roles] + ([RED_TEAM_TASK] if red_team else [])
+        context["ti"].xcom_push(key="required_roles", value=list(need.roles))
+        context["ti"].xcom_push(key="red_team_review", value=need.red_team_review)
+        chosen = [self.approval_task_ids[role] for role in need.roles]
+        return chosen + ([self.red_team_task_id] if need.red_team_review else [])
 
 
 class ApprovalCheckOperator(ReleaseOperatorBase):
-    """All required roles approved, each by a user mapped to that role, and no person twice."""
+    """Stage 4 sign-off: ``decisions.signoff.signoff_verdict`` over the approval tasks' answers.
+
+    The requirement is recomputed from the release record and the decision score (not read back from
+    the routing task), so a lost routing XCom can never shrink it.
+
+    :param decision_task_id: task whose XCom holds the release decision score.
+    :param approval_task_ids: role id -> the approval task asking that role.
+    :param red_team_task_id: the task where the external red team's findings are accepted.
+    :param red_team_role: role whose mapped users may accept the red-team review.
+    :param config_path: the release config YAML. (templated)
+    """
+
+    def __init__(
+        self,
+        *,
+        decision_task_id: str,
+        approval_task_ids: Mapping[str, str],
+        red_team_task_id: str,
+        red_team_role: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.decision_task_id = decision_task_id
+        self.approval_task_ids = dict(approval_task_ids)
+        self.red_team_task_id = red_team_task_id
+        self.red_team_role = red_team_role
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.decisions.signoff import ApprovalAnswer, signoff_requirement, signoff_verdict
+
         ti = context["ti"]
-        required = ti.xcom_pull(task_ids=f"{STAGE4}.route_approvals", key="required_roles")
-        if not required:
-            raise AirflowFailException("no record of the required approver roles: cannot confirm sign-off")
-        problems: list[str] = []
-        responders: dict[str, str] = {}
-        for role in required:
-            answer = ti.xcom_pull(task_ids=f"{STAGE4}.approve_{role}")
-            if not answer:
-                problems.append(f"{role}: no approval recorded")
-                continue
-            who = str((answer.get("responded_by_user") or {}).get("id", ""))
-            if answer.get("chosen_options") != ["Approve"]:
-                problems.append(f"{role}: answered {answer.get('chosen_options')}")
-            if who not in self.config.approvers.get(role, []):
-                problems.append(f"{role}: answered by {who!r}, who is not mapped to this role")
-            responders[role] = who
-        by_person: dict[str, list[str]] = {}
-        for role, who in responders.items():
-            by_person.setdefault(who, []).append(role)
-        for who, roles in by_person.items():
-            if len(roles) > 1 and self.config.release_policy.approvals.distinct_people:
-                problems.append(
-                    f"{who!r} approved {len(roles)} roles ({', '.join(roles)}); each role needs a different person"
-                )
-        if ti.xcom_pull(task_ids=f"{STAGE4}.route_approvals", key="red_team_review"):
-            review = ti.xcom_pull(task_ids=RED_TEAM_TASK)  # a review acknowledgement, not a role sign-off
-            if not review or review.get("chosen_options") != ["Approve"]:
-                problems.append("the external red-team review required at this risk level was not accepted")
-        payload = {
-            "required_roles": required,
-            "responders": responders,
-            "problems": problems,
-            "passed": not problems,
+        rel = self.release(context)
+        policy = self.config.release_policy
+        try:
+            need = signoff_requirement(policy, rel.risk, decision_band(context, self.decision_task_id))
+        except ValueError as exc:
+            raise AirflowFailException(f"stage 4 sign-off cannot be checked: {exc}") from None
+        approve = ApprovalOperator.APPROVE
+        answers = {
+            role: ApprovalAnswer.from_hitl(ti.xcom_pull(task_ids=self.approval_task_ids[role]), approve)
+            if role in self.approval_task_ids
+            else None
+            for role in need.roles
         }
+        red_team = (
+            ApprovalAnswer.from_hitl(ti.xcom_pull(task_ids=self.red_team_task_id), approve)
+            if need.red_team_review
+            else None
+        )
+        verdict = signoff_verdict(
+            policy,
+            need.roles,
+            answers,
+            self.config.approvers,
+            need.red_team_review,
+            red_team,
+            red_team_role=self.red_team_role,
+        )
+        payload = jsonable(verdict)
         self.record(context, "gate_verdict", {"stage": "preproduction", **payload}, stage="preproduction")
-        if problems:
-            raise AirflowFailException("stage 4 sign-off refused: " + "; ".join(problems))
+        if not verdict.passed:
+            raise AirflowFailException("stage 4 sign-off refused: " + "; ".join(verdict.problems))
         return payload
 
 
 class RollbackReadinessOperator(ReleaseOperatorBase):
-    """Confirm the rollback path before any live traffic: n-1 is warm, routable and still production."""
+    """Confirm the rollback path before any live traffic: n-1 is warm, routable and still production.
+
+    :param config_path: the release config YAML. (templated)
+    """
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.decisions.signoff import rollback_path_verdict
+
         rel = self.release(context)
         prod = rel.production
-        health = ModelEndpointHook(prod["endpoint_conn_id"]).get_conn().health()
+        health = ModelEndpointHook(prod.endpoint_conn_id).get_conn().health()
         router = TrafficRouterHook(self.config.connections.router_conn_id).get_conn()
-        backends = router.backends()
+        backends = sorted(router.backends())
         alias = self.registry.get_alias(self.config.model_name, "production")
-        problems = []
-        if not health.ok:
-            problems.append(f"production endpoint {prod['endpoint_conn_id']!r} is not healthy")
-        if prod["backend"] not in backends:
-            problems.append(f"router has no backend {prod['backend']!r} (has {sorted(backends)})")
-        if alias is None or alias.version != prod["version"]:
-            problems.append("registry alias 'production' no longer points at the version to roll back to")
+        verdict = rollback_path_verdict(
+            production_version=prod.version,
+            production_backend=prod.backend,
+            endpoint_healthy=bool(health.ok),
+            router_backends=backends,
+            production_alias_version=None if alias is None else alias.version,
+        )
         payload = {
             "production": prod,
             "healthy": health.ok,
             "health_detail": health.detail,
-            "backends": sorted(backends),
-            "problems": problems,
+            "backends": backends,
+            "metrics": {"rollback_path_ready": verdict.rollback_path_ready},
+            "problems": verdict.problems,
         }
         self.record(
             context,
             "gate_verdict",
-            {"stage": "rollback_readiness", "passed": not problems, **payload},
+            {"stage": "rollback_readiness", "passed": verdict.passed, **payload},
             stage="preproduction",
         )
-        if problems:
-            raise AirflowFailException("rollback path not confirmed: " + "; ".join(problems))
-        return payload
+        if not verdict.passed:
+            raise AirflowFailException("rollback path not confirmed: " + "; ".join(verdict.problems))
+        return jsonable(payload)
 
 
 class ConfirmationRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):
-    """Ask for a human confirmation before this phase only when the risk level requires it."""
+    """Ask for a human confirmation before this phase only when the risk level requires it.
+
+    :param phase: the rollout phase (``policy.rollout.phases``) about to start.
+    :param confirm_task_id: the approval task asking for the confirmation.
+    :param continue_task_id: the task that starts the phase when no confirmation is needed.
+    :param config_path: the release config YAML. (templated)
+    """
 
     def __init__(self, *, phase: str, confirm_task_id: str, continue_task_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -205,7 +309,13 @@ class ConfirmationRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):
 
 
 class HumanReviewRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):
-    """Spec section 3 approval routing: some passing results still need a person to look first."""
+    """Spec section 3 approval routing: some passing results still need a person to look first.
+
+    :param gate_task_id: the stage gate whose verdict (with its measurements) is routed.
+    :param review_task_id: the approval task a person answers when a review is required.
+    :param continue_task_id: the task that continues the stage when no review is required.
+    :param config_path: the release config YAML. (templated)
+    """
 
     def __init__(
         self, *, gate_task_id: str, review_task_id: str, continue_task_id: str, **kwargs: Any
@@ -219,6 +329,10 @@ class HumanReviewRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):
         from llm_release.decisions.routing import required_reviews
 
         verdict = context["ti"].xcom_pull(task_ids=self.gate_task_id)
+        if not verdict or "measurements" not in verdict:
+            raise AirflowFailException(
+                f"no gate verdict from task {self.gate_task_id!r}: cannot tell whether a person must review"
+            )
         reviews = required_reviews(self.config.release_policy, verdict["measurements"])
         payload = {"stage": "validation", "review_required": bool(reviews), "reviews": jsonable(reviews)}
         self.record(context, "human_review", payload, stage="validation")

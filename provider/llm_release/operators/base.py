@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from llm_release.policy import ReleaseConfig
 
 PREPARE_TASK_ID = "prepare"
+"""Task id of ``prepare``, the root task that opens the release; every task reads the release record from
+its XCom. The one task id the shell shares by name: ``pipeline.py`` gives the task this id, and every
+other upstream task id reaches an operator as a constructor argument."""
 
 
 def jsonable(value: Any) -> Any:
@@ -53,10 +57,10 @@ class ReleaseOperatorBase(BaseOperator):
     """Base for every task of the release DAG.
 
     :param config_path: the release config YAML (validated at parse time; re-read here so a task
-        always acts on the same file the DAG was built from).
+        always acts on the same file the DAG was built from). (templated)
     """
 
-    template_fields: tuple[str, ...] = ("config_path",)
+    template_fields: Sequence[str] = ("config_path",)
     ui_color = "#e8f0fe"
     operator_extra_links = (MlflowReleaseRunLink(),)
 
@@ -103,7 +107,9 @@ class ReleaseOperatorBase(BaseOperator):
 
         rel = context["ti"].xcom_pull(task_ids=PREPARE_TASK_ID)
         if not rel:
-            raise RuntimeError("no release record in XCom from task 'prepare'; the release was not opened")
+            raise RuntimeError(
+                f"no release record in XCom from task {PREPARE_TASK_ID!r}; the release was not opened"
+            )
         return ReleaseRecord.model_validate(rel)
 
     def record(

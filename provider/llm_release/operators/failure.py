@@ -9,6 +9,11 @@
 
 Both use the trigger rule ``one_failed``, which also fires on ``upstream_failed``; they ask Airflow
 which watched tasks really *failed* and skip themselves when none did.
+
+``close_release`` is the DAG's only leaf (trigger rule ``all_done``), so its state is the run's state.
+It always runs, asks ``decisions.release.release_outcome`` how the release ended, ends the MLflow
+release run FINISHED or FAILED with the outcome and reason as tags, and fails unless the release was
+promoted, including when ``prepare`` failed and no release was ever opened.
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from llm_release.decisions.versioning import rejected_tag
 from llm_release.hooks.traffic_router import TrafficRouterHook
 from llm_release.notifications.release import notify_release_event
 from llm_release.operators.base import PREPARE_TASK_ID, ReleaseOperatorBase, jsonable
+from llm_release.operators.prepare import MLFLOW_RUN_XCOM_KEY, REFUSAL_XCOM_KEY
 
 
 def task_states(
@@ -58,7 +63,12 @@ def failed_task_ids(
 
 
 class RejectReleaseOperator(ReleaseOperatorBase):
-    """Rejection workflow for a candidate that failed before live exposure."""
+    """Rejection workflow for a candidate that failed before live exposure.
+
+    :param watched_task_ids: the pre-live tasks whose failure rejects the candidate (their ``verdict``
+        XComs go into the failure report).
+    :param config_path: the release config YAML. (templated)
+    """
 
     ui_color = "#f4cccc"
 
@@ -79,10 +89,10 @@ class RejectReleaseOperator(ReleaseOperatorBase):
         cand, prod = rel.candidate.backend, rel.production.backend
         if router.get_weights().get(cand, 0) != 0:
             router.set_weights({prod: 100, cand: 0})
-        today = datetime.now(UTC).date()
         policy = cfg.release_policy
         version_name = rel.name_at("rejected", policy)
-        tag = rejected_tag(today, rel.release_id, policy.decision_engine.rejection.registry_tag_template)
+        existing = self.registry.resolve(cfg.model_name, version=rel.candidate.version).tags
+        tag = rel.rejection_tag(policy, datetime.now(UTC).date(), existing)
         self.registry.mark_rejected(cfg.model_name, rel.candidate.version, version_name, tag)
         report = {
             "release_id": rel.release_id,
@@ -102,14 +112,19 @@ class RejectReleaseOperator(ReleaseOperatorBase):
             dedupe_key=f"reject/{rel.release_id}",
         )
         report["ticket"] = ticket.ticket_id
-        notify_release_event(cfg, "rejection", rel, report, self.log)
+        notify_release_event(cfg, "rejection", jsonable(rel), report, self.log)
         self.record(context, "rejection", report, stage="rejection")
         self.log_json("Release rejected", report)
         return jsonable(report)
 
 
 class RollbackOperator(ReleaseOperatorBase):
-    """Automatic rollback when a rollout task failed: n-1 takes all traffic again."""
+    """Automatic rollback when a rollout task failed: n-1 takes all traffic again.
+
+    :param watched_group_id: the rollout task group; a failed task in it triggers the rollback (a dwell
+        sensor's ``breach`` XCom names the breached trigger).
+    :param config_path: the release config YAML. (templated)
+    """
 
     ui_color = "#ea9999"
 
@@ -168,52 +183,72 @@ class RollbackOperator(ReleaseOperatorBase):
             dedupe_key=f"pir/{rel.release_id}",
         )
         result["tickets"] = [incident.ticket_id, review.ticket_id]
-        notify_release_event(cfg, "rollback", rel, result, self.log)
+        notify_release_event(cfg, "rollback", jsonable(rel), result, self.log)
         self.record(context, "rollback", result, stage="production")
         self.log_json("Rolled back", result)
         return jsonable(result)
 
 
 class CloseReleaseOperator(ReleaseOperatorBase):
-    """Write the release's outcome; the clean-release streak (acceleration) is counted from these."""
+    """Write the release's outcome and make the run's state tell it: success only when promoted.
+
+    The outcome (``decisions.release.release_outcome``) goes to the audit trail (the clean-release streak
+    is counted from these records) and to the MLflow release run, which ends FINISHED when promoted and
+    FAILED otherwise, tagged ``llm_release.outcome`` and ``llm_release.reason``. Retrying converges: the
+    audit event id and the run's end state are the same the second time.
+
+    :param promote_task_id: the task that promotes the candidate to production.
+    :param reject_task_id: the rejection path's task.
+    :param rollback_task_id: the rollback path's task.
+    :param config_path: the release config YAML. (templated)
+    """
+
+    def __init__(self, *, promote_task_id: str, reject_task_id: str, rollback_task_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.promote_task_id = promote_task_id
+        self.reject_task_id = reject_task_id
+        self.rollback_task_id = rollback_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.decisions.release import OutcomeTasks, ReleaseRecord, release_outcome
+
         ti = context["ti"]
-        if not ti.xcom_pull(task_ids=PREPARE_TASK_ID):
-            raise AirflowSkipException("the release was never opened")
-        rel = self.release(context)
-        states = task_states(context, task_ids=["rollback", "reject", "stage_5_production.promote"])
-        if states.get("rollback") == "success":
-            outcome = "rolled_back"
-        elif states.get("reject") == "success":
-            outcome = "rejected"
-        elif states.get("stage_5_production.promote") == "success":
-            outcome = "promoted"
-        else:
-            outcome = "failed"
-        reason = self._reason(context, outcome)
+        pushed = ti.xcom_pull(task_ids=PREPARE_TASK_ID)
+        rel = ReleaseRecord.model_validate(pushed) if pushed else None
+        states = {t: s for t, s in task_states(context).items() if t != self.task_id}
+        dag = context.get("dag") or self.dag
+        outcome = release_outcome(
+            states,
+            OutcomeTasks(
+                prepare=PREPARE_TASK_ID,
+                promote=self.promote_task_id,
+                reject=self.reject_task_id,
+                rollback=self.rollback_task_id,
+            ),
+            opened=rel is not None,
+            task_order=[t.task_id for t in dag.topological_sort()] if dag is not None else (),
+            refusal=ti.xcom_pull(task_ids=PREPARE_TASK_ID, key=REFUSAL_XCOM_KEY),
+            rollback_trigger=(ti.xcom_pull(task_ids=self.rollback_task_id) or {}).get("trigger"),
+        )
         payload = {
             "model_name": self.config.model_name,
-            "outcome": outcome,
-            "reason": reason,
+            "outcome": outcome.outcome,
+            "reason": outcome.reason,
+            "failed_tasks": list(outcome.failed_tasks),
             "closed_at": datetime.now(UTC).isoformat(),
         }
-        self.record(context, "release_closed", payload, stage="close")
-        self.log.info("Release %s closed: %s %s", rel.release_id, outcome, reason)
-        if outcome != "promoted":
+        run_id = rel.mlflow_run_id if rel is not None else None
+        run_id = run_id or ti.xcom_pull(task_ids=PREPARE_TASK_ID, key=MLFLOW_RUN_XCOM_KEY)
+        if run_id:
+            self.registry.end_release_run(
+                run_id, outcome.run_status, outcome=outcome.outcome, reason=outcome.reason
+            )
+        if rel is not None:
+            self.record(context, "release_closed", payload, stage="close", release_id=rel.release_id)
+        name = rel.release_id if rel is not None else f"of {self.config.model_name} (run {ti.run_id})"
+        self.log.info("Release %s closed: %s (%s)", name, outcome.outcome, outcome.reason)
+        if not outcome.promoted:
             # This task is the DAG's only leaf (trigger rule all_done): it decides the run's state, so
             # a release that did not reach production must fail the run, and say why.
-            raise AirflowFailException(f"release {rel.release_id} {outcome.replace('_', ' ')}: {reason}")
+            raise AirflowFailException(f"release {name} {outcome.outcome.replace('_', ' ')}: {outcome.reason}")
         return payload
-
-    @staticmethod
-    def _reason(context: Any, outcome: str) -> str:
-        """One line for people: the breached trigger, or which tasks failed."""
-        ti = context["ti"]
-        if outcome == "rolled_back":
-            return str((ti.xcom_pull(task_ids="rollback") or {}).get("trigger", "a rollout task failed"))
-        if outcome == "rejected":
-            failed = (ti.xcom_pull(task_ids="reject") or {}).get("failed_tasks", [])
-        else:
-            failed = failed_task_ids(context) if outcome == "failed" else []
-        return "failed " + ", ".join(failed) if failed else ""

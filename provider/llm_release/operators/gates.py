@@ -10,13 +10,24 @@ from llm_release.operators.base import ReleaseOperatorBase, jsonable
 
 
 def collect_measurements(context: Any, task_ids: list[str]) -> dict[str, Any]:
-    """Merge the ``metrics`` dicts pushed by the measuring tasks; a missing push is an error."""
+    """Merge the ``metrics`` dicts pushed by the measuring tasks.
+
+    A missing push is an error, and so is one metric pushed by two tasks with different values: a
+    silent overwrite could replace a failing value with a passing one.
+    """
     merged: dict[str, Any] = {}
+    source: dict[str, str] = {}
     for task_id in task_ids:
         pushed = context["ti"].xcom_pull(task_ids=task_id)
         if not pushed or "metrics" not in pushed:
             raise AirflowFailException(f"no measurements from task {task_id!r}: the gate cannot measure")
-        merged.update(pushed["metrics"])
+        for metric, value in pushed["metrics"].items():
+            if metric in merged and merged[metric] != value:
+                raise AirflowFailException(
+                    f"metric {metric!r} measured twice with different values: {merged[metric]!r} by task "
+                    f"{source[metric]!r}, {value!r} by task {task_id!r}"
+                )
+            merged[metric], source[metric] = value, task_id
     return merged
 
 
@@ -26,6 +37,11 @@ class ReleaseGateOperator(ReleaseOperatorBase):
     Every threshold is direction-aware; a metric that is missing, None or NaN fails the check.
     The verdict (each check with observed value and reason) goes to the audit trail and XCom; a
     failed gate fails the task, which routes the run to the rejection path.
+
+    :param stage: the policy stage id whose exit criteria this gate checks.
+    :param measurement_tasks: the tasks whose pushed ``metrics`` the gate checks (every one must have
+        pushed; a missing push fails the gate).
+    :param config_path: the release config YAML. (templated)
     """
 
     ui_color = "#fde2e2"
@@ -71,35 +87,39 @@ class ReleaseGateOperator(ReleaseOperatorBase):
 
 
 class DecisionScoreOperator(ReleaseOperatorBase):
-    """Release decision engine (spec section 4) on the validation and shadow measurements.
+    """Release decision engine (spec section 4) on the validation, adversarial and shadow measurements.
 
-    Inputs: policy compliance and SCS from the shadow sample (the live query distribution), task
-    completion from the held-out validation set, p99 from the shadow sample. Bands: advance,
-    enhanced review (adds the safety reviewer), remediation (blocked), reject (halted).
+    ``decisions.score.decision_inputs`` turns the three tasks' metrics into the score's inputs (nothing
+    unmeasured is defaulted) and ``decision_score`` scores and routes them. Bands: advance, enhanced
+    review (adds the safety reviewer), remediation (blocked), reject (halted). A band that does not
+    advance fails this task, which sends the run down the rejection path.
+
+    :param validation_task_id: the held-out validation eval (task completion, policy violations).
+    :param adversarial_task_id: the adversarial suite (policy-boundary probe violations).
+    :param shadow_task_id: the shadow-sample evaluation (compliance, SCS, p99).
+    :param config_path: the release config YAML. (templated)
     """
 
     ui_color = "#fde2e2"
-    VALIDATION_EVAL = "stage_2_validation.validation_eval"
-    SHADOW_EVAL = "stage_3_staging.evaluate_shadow"
+
+    def __init__(
+        self, *, validation_task_id: str, adversarial_task_id: str, shadow_task_id: str, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.validation_task_id = validation_task_id
+        self.adversarial_task_id = adversarial_task_id
+        self.shadow_task_id = shadow_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from llm_release.decisions.score import DecisionInputs, decision_score
+        from llm_release.decisions.score import decision_inputs, decision_score
 
-        validation = collect_measurements(context, [self.VALIDATION_EVAL])
-        shadow = collect_measurements(context, [self.SHADOW_EVAL])
-        adversarial = collect_measurements(context, ["stage_2_validation.adversarial"])
-        zero_tolerance = int((adversarial.get("policy_probe_violations") or 0) > 0) + int(
-            (shadow.get("shadow_policy_violation_rate") or 0) > 0
+        inputs = decision_inputs(
+            collect_measurements(context, [self.validation_task_id]),
+            collect_measurements(context, [self.shadow_task_id]),
+            collect_measurements(context, [self.adversarial_task_id]),
         )
-        compliance = shadow.get("shadow_policy_violation_rate")
-        inputs = DecisionInputs(
-            policy_compliance_rate=None if compliance is None else 1.0 - float(compliance),
-            scs=shadow.get("shadow_scs"),
-            task_completion_rate=validation.get("task_completion_rate"),
-            p99_ms=shadow.get("shadow_latency_p99_ms"),
-            zero_tolerance_failures=zero_tolerance,
-        )
-        score = decision_score(self.config.release_policy.decision_engine, inputs)
+        engine = self.config.release_policy.decision_engine
+        score = decision_score(engine, inputs)
         payload = jsonable({"inputs": inputs, "score": score})
         self.record(context, "decision_score", payload, stage="staging")
         rel = self.release(context)
@@ -115,8 +135,9 @@ class DecisionScoreOperator(ReleaseOperatorBase):
         )
         if not score.advances_to_stage_4:
             context["ti"].xcom_push(key="verdict", value=payload)
+            why = f"unmeasured {', '.join(score.unmeasured_components)}; " if score.unmeasured_components else ""
             raise AirflowFailException(
-                f"decision score {score.total:.1f} is in band '{score.band}' "
-                f"(minimum {self.config.release_policy.decision_engine.min_score}): release blocked"
+                f"decision score {score.total:.1f} is in band '{score.band}' ({why}minimum {engine.min_score:g} "
+                "with every component measured): release blocked"
             )
         return payload

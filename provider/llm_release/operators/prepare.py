@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from llm_release.operators.base import ReleaseOperatorBase, jsonable
+
+REFUSAL_XCOM_KEY = "refusal"
+"""XCom key under which ``prepare`` says why it refused to open a release (read by ``close_release``)."""
+MLFLOW_RUN_XCOM_KEY = "mlflow_run_id"
+"""XCom key of the release's MLflow run id, pushed as soon as the run exists, so that a ``prepare``
+failing after that point still lets ``close_release`` end the run FAILED instead of leaving it RUNNING."""
 
 
 class PrepareReleaseOperator(ReleaseOperatorBase):
@@ -15,13 +21,18 @@ class PrepareReleaseOperator(ReleaseOperatorBase):
 
     The rules (post-incident review open, no production version, candidate already in production,
     naming, risk, plan) are ``decisions.release.open_release``; this task fetches the facts it needs
-    and persists the ``ReleaseRecord``.
+    and persists the ``ReleaseRecord``. A refusal fails the task with the reason, which it also pushes
+    (XCom key ``refusal``) for ``close_release`` to name; every later task is then upstream-failed and
+    the run ends failed.
+
+    :param config_path: the release config YAML. (templated)
     """
 
     ui_color = "#fff3cd"
 
     def execute(self, context: Any) -> dict[str, Any]:
         from llm_release.decisions.release import ReleaseRefused, open_release
+        from llm_release.integrations.registry import RegistryError
 
         cfg = self.config
         params = context["params"]
@@ -32,17 +43,23 @@ class PrepareReleaseOperator(ReleaseOperatorBase):
         ]
         mine = [r for r in opened if r.payload.get("airflow_run_id") == ti.run_id]
         if mine:  # a retry of this task: converge on the release already opened
+            release = mine[-1].payload["release"]
             self.log.info("release %s already opened by this run; reusing it", mine[-1].release_id)
-            return mine[-1].payload["release"]
+            if release.get("mlflow_run_id"):
+                ti.xcom_push(key=MLFLOW_RUN_XCOM_KEY, value=release["mlflow_run_id"])
+            return release
 
         candidate_version = str(params.get("candidate_version") or "").strip()
         if candidate_version:
-            candidate = self.registry.resolve(cfg.model_name, version=candidate_version)
+            try:
+                candidate = self.registry.resolve(cfg.model_name, version=candidate_version)
+            except RegistryError as exc:
+                self._refuse(ti, str(exc))
         else:
             candidate = self.registry.get_alias(cfg.model_name, "candidate")
             if candidate is None:
-                raise AirflowFailException(
-                    f"no candidate_version given and registered model {cfg.model_name!r} has no 'candidate' alias"
+                self._refuse(
+                    ti, f"no candidate_version given and registered model {cfg.model_name!r} has no 'candidate' alias"
                 )
         production = self.registry.get_alias(cfg.model_name, "production")
         reviews = [
@@ -71,7 +88,7 @@ class PrepareReleaseOperator(ReleaseOperatorBase):
                 airflow_run_id=ti.run_id,
             )
         except (ReleaseRefused, ValueError) as exc:
-            raise AirflowFailException(f"release not opened: {exc}") from None
+            self._refuse(ti, str(exc))
 
         run_id = self.registry.start_release_run(
             experiment_name=f"llm-release/{cfg.model_name}",
@@ -79,8 +96,10 @@ class PrepareReleaseOperator(ReleaseOperatorBase):
             tags={
                 "llm_release.release_id": record.release_id,
                 "llm_release.candidate_version": record.candidate.version,
+                "llm_release.airflow_run_id": ti.run_id,
             },
         )
+        ti.xcom_push(key=MLFLOW_RUN_XCOM_KEY, value=run_id)
         self.registry.set_version_tags(
             cfg.model_name,
             record.candidate.version,
@@ -101,6 +120,12 @@ class PrepareReleaseOperator(ReleaseOperatorBase):
         )
         self.log_json("Release opened", release)
         return release
+
+    @staticmethod
+    def _refuse(ti: Any, reason: str) -> NoReturn:
+        """Fail the task with ``reason`` and push it, so ``close_release`` can say why the run failed."""
+        ti.xcom_push(key=REFUSAL_XCOM_KEY, value=reason)
+        raise AirflowFailException(f"release not opened: {reason}")
 
 
 def _facts(info: Any) -> Any:

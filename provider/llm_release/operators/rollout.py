@@ -7,8 +7,6 @@ from typing import Any
 from llm_release.hooks.traffic_router import TrafficRouterHook
 from llm_release.operators.base import ReleaseOperatorBase, jsonable
 
-GROUP = "stage_5_production"
-
 
 class SetTrafficOperator(ReleaseOperatorBase):
     """Route ``traffic_percent`` of live traffic to the candidate for this phase.
@@ -16,21 +14,28 @@ class SetTrafficOperator(ReleaseOperatorBase):
     Decides the phase's effective dwell: the planned dwell, shortened by the spec's acceleration rule
     when the 10 % canary met it (SCS >= 0.88, p99 <= 2800 ms, error rate < 0.5 %). Idempotent: setting
     the same weights twice is a no-op.
+
+    :param phase: the rollout phase (``policy.rollout.phases``) this task starts.
+    :param canary_task_id: the dwell task of the phase the acceleration rule is measured at
+        (``rollout.canary_acceleration.measured_at_phase``) when this phase comes after it; None for
+        phases before or at it, which no canary measurement can shorten.
+    :param config_path: the release config YAML. (templated)
     """
 
     ui_color = "#d9ead3"
 
-    def __init__(self, *, phase: str, **kwargs: Any) -> None:
+    def __init__(self, *, phase: str, canary_task_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.phase = phase
+        self.canary_task_id = canary_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from llm_release.decisions.rollout import RolloutPlan, accelerate
 
         rel = self.release(context)
         plan: RolloutPlan = rel.plan
-        acceleration: dict[str, Any] = {"applied": False, "reason": "no canary measurement yet"}
-        canary = self._canary_summary(context, rel)
+        acceleration: dict[str, Any] = {"applied": False, "reason": "no canary measurement before this phase"}
+        canary = self._canary_summary(context)
         if canary is not None:
             plan, applied, reason = accelerate(
                 plan,
@@ -60,18 +65,25 @@ class SetTrafficOperator(ReleaseOperatorBase):
         self.log_json(f"Traffic set for {self.phase}", result)
         return jsonable(result)
 
-    def _canary_summary(self, context: Any, rel: Any) -> dict[str, Any] | None:
-        """The last completed canary dwell's measurements, if this phase comes after the 10 % canary."""
-        phases = [p.name for p in rel.plan.phases if p.traffic_percent > 0]
-        canary = self.config.release_policy.rollout.canary_acceleration.measured_at_phase
-        if canary not in phases or phases.index(self.phase) <= phases.index(canary):
+    def _canary_summary(self, context: Any) -> dict[str, Any] | None:
+        """The canary dwell's measurements, when this phase comes after the canary.
+
+        A canary dwell that pushed nothing (or no measurements) gives an empty summary: ``accelerate``
+        then sees every value unmeasured and does not shorten anything.
+        """
+        if self.canary_task_id is None:
             return None
-        pushed = context["ti"].xcom_pull(task_ids=f"{GROUP}.dwell_{canary}")
-        return (pushed or {}).get("phase_metrics")
+        pushed = context["ti"].xcom_pull(task_ids=self.canary_task_id)
+        return dict((pushed or {}).get("phase_metrics") or {})
 
 
 class PromoteOperator(ReleaseOperatorBase):
-    """Make the candidate the production version; keep the previous one as the warm rollback target."""
+    """Make the candidate the production version; keep the previous one as the warm rollback target.
+
+    Refuses unless the candidate already serves all traffic (the last rollout phase completed).
+
+    :param config_path: the release config YAML. (templated)
+    """
 
     ui_color = "#b6d7a8"
 

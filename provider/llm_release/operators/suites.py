@@ -32,14 +32,16 @@ class SuiteOperatorBase(ReleaseOperatorBase):
         return {"metrics": clean, "summary": jsonable(summary)}
 
 
-def load_dataset(name: str, overrides: dict[str, str]) -> Any:
-    """A shipped (or overridden, by ``datasets.<name>`` in the config) data set, validated on load."""
+def load_dataset(name: str, config: Any) -> Any:
+    """A shipped (or overridden, by ``datasets.<name>`` in the config) data set, validated on load and
+    refused when it holds fewer rows than the policy's floor for its suite."""
+    from llm_release.decisions.gates import dataset_minimums
     from llm_release.suites import datasets
 
     loader = getattr(datasets, f"load_{name}", None)
     if loader is None:
         raise ValueError(f"unknown data set {name!r}: no suites.datasets.load_{name}")
-    return loader(overrides.get(name))
+    return loader(config.datasets.get(name), min_rows=dataset_minimums(config.release_policy).get(name))
 
 
 def _records(frame: Any, limit: int | None = None) -> list[dict[str, Any]]:
@@ -62,7 +64,7 @@ class EvaluationSuiteOperator(SuiteOperatorBase):
         from llm_release.suites.knowledge_base import KnowledgeBase
 
         rel = self.release(context)
-        items = load_dataset(self.dataset, self.config.datasets)
+        items = load_dataset(self.dataset, self.config)
         baseline = self.client_for(rel, "production") if self.with_baseline else None
         result = run_eval_suite(
             self.client_for(rel), items, ReferenceJudge(KnowledgeBase.load()), baseline_client=baseline
@@ -84,10 +86,9 @@ class AdversarialSuiteOperator(SuiteOperatorBase):
 
         rel = self.release(context)
         client = self.client_for(rel)
-        ds = self.config.datasets
-        injection = run_injection_suite(client, load_dataset("injection_probes", ds))
-        policy = run_policy_probes(client, load_dataset("policy_probes", ds))
-        persona = run_persona_suite(client, load_dataset("persona_probes", ds))
+        injection = run_injection_suite(client, load_dataset("injection_probes", self.config))
+        policy = run_policy_probes(client, load_dataset("policy_probes", self.config))
+        persona = run_persona_suite(client, load_dataset("persona_probes", self.config))
         metrics = {**injection.metrics, **policy.metrics, **persona.metrics}
         evidence = {"injection": injection, "policy": policy, "persona": persona}
         summary = {
@@ -105,44 +106,69 @@ class BiasAuditOperator(SuiteOperatorBase):
         from llm_release.suites.bias import run_bias_audit
 
         rel = self.release(context)
-        result = run_bias_audit(self.client_for(rel), load_dataset("bias_probes", self.config.datasets))
+        result = run_bias_audit(self.client_for(rel), load_dataset("bias_probes", self.config))
         return self.publish(context, result.metrics, result,
                             {"by_group": jsonable(result.by_group), "insufficient": jsonable(result.insufficient)})
 
 
 class LoadTestOperator(SuiteOperatorBase):
-    """Concurrent requests against the candidate: latency percentiles, error rate and throughput."""
+    """Stage-2 performance gates: cold start, then an open-loop load at the policy's peak rate.
 
-    def __init__(self, *, requests: int = 200, concurrency: int = 16, **kwargs: Any) -> None:
+    Requests arrive as a Poisson process at ``performance.throughput_min_rps`` for
+    ``performance.load_test_seconds``, whatever the endpoint does (open loop), and each latency counts
+    from the request's intended send time, so queueing cannot hide (coordinated omission). Every attempt
+    counts: a failure a retry hid is still an error. Cold start is the first request after asking the
+    endpoint for a fresh replica; an endpoint that cannot scale up leaves it unmeasured (the gate fails).
+
+    :param seed: seed of the arrival process and prompt order (reproducible runs).
+    """
+
+    def __init__(self, *, seed: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.requests = requests
-        self.concurrency = concurrency
+        self.seed = seed
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from llm_release.suites.load import run_load_test
+        from llm_release.suites.load import run_performance_test
 
         rel = self.release(context)
-        prompts = list(load_dataset("validation_set", self.config.datasets)["query"])
-        result = run_load_test(
-            self.client_for(rel), prompts, concurrency=self.concurrency, n_requests=self.requests
+        perf = self.config.release_policy.performance
+        prompts = list(load_dataset("validation_set", self.config)["query"])
+        result = run_performance_test(
+            self.client_for(rel),
+            prompts,
+            rate_rps=perf.throughput_min_rps,
+            duration_s=perf.load_test_seconds,
+            seed=self.seed,
         )
-        return self.publish(context, result.metrics, result, {"requests": self.requests})
+        summary = {
+            "offered_rps": result.metrics.get("load_offered_rps"),
+            "achieved_rps": result.metrics.get("load_achieved_rps"),
+            "cold_start": jsonable(getattr(result, "cold_start", None)),
+        }
+        return self.publish(context, result.metrics, result.metrics, summary)
 
 
 class ParaphraseSuiteOperator(SuiteOperatorBase):
     """Core queries asked five ways: the SCS must not depend on the wording (spec section 3)."""
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.decisions.gates import dataset_minimums
         from llm_release.suites.judge import ReferenceJudge
         from llm_release.suites.knowledge_base import KnowledgeBase
         from llm_release.suites.paraphrase import load_paraphrase_set, run_paraphrase_suite
 
         rel = self.release(context)
         kb = KnowledgeBase.load()
-        items = load_paraphrase_set(self.config.datasets.get("paraphrase_set"), kb=kb)
+        policy = self.config.release_policy
+        items = load_paraphrase_set(
+            self.config.datasets.get("paraphrase_set"),
+            variants_per_query=policy.adversarial.paraphrase.variants_per_query,
+            kb=kb,
+            min_rows=dataset_minimums(policy)["paraphrase_set"],
+        )
         result = run_paraphrase_suite(self.client_for(rel), items, ReferenceJudge(kb))
         return self.publish(context, result.metrics, _records(result.items),
-                            {"least_stable_groups": _records(result.groups, 5)})
+                            {"worst_group": result.worst_group, "least_stable_groups": _records(result.groups, 5)})
 
 
 class DriftCheckOperator(SuiteOperatorBase):

@@ -36,9 +36,9 @@ from llm_release.policy.monitoring import MonitoredMetric, MonitoringPolicy
 from llm_release.policy.release_policy import ReleasePolicy
 from llm_release.policy.risk import ReleaseType, RiskLevel, RiskMitigations, RiskPolicy
 from llm_release.policy.rollout import (
-    LiveEvidencePolicy,
     CanaryAcceleration,
     CleanStreakAcceleration,
+    LiveEvidencePolicy,
     RolloutPhase,
     RolloutPolicy,
 )

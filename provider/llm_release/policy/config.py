@@ -29,9 +29,11 @@ class Connections(StrictModel):
 
 
 class Notifications(StrictModel):
-    """Who hears about rejections and rollbacks (spec section 4: model owner, ML lead, release manager)."""
+    """Where notices go. Which roles hear about what is the policy's (``decisions.notices``); this maps
+    each role to its contacts (e-mail addresses, chat handles). A role without contacts is addressed by
+    its name in the message."""
 
-    recipients: list[str] = ["model-owner", "ml-lead", "release-manager"]
+    contacts: dict[Identifier, list[str]] = {}
     webhook_conn_id: str | None = None
     """Airflow connection whose host is a Slack-compatible webhook URL; None: log and audit only."""
 
@@ -126,6 +128,13 @@ class ReleaseConfig(StrictModel):
                 problems.append(
                     f"{label}: approvers.{role}: unknown role{suggestion(role, valid_roles)} "
                     f"(roles: {', '.join(valid_roles)})"
+                )
+        known = list(dict.fromkeys([*valid_roles, *policy.notified_roles()]))
+        for role in self.notifications.contacts:
+            if role not in known:
+                problems.append(
+                    f"{label}: notifications.contacts.{role}: no notice of the policy addresses role {role!r}"
+                    f"{suggestion(role, known)} (roles: {', '.join(known)})"
                 )
         needed = policy.possible_approver_roles()
         for role in needed:

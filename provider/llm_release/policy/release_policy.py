@@ -210,5 +210,13 @@ class ReleasePolicy(StrictModel):
                 ordered.append(role)
         return ordered
 
+    def notified_roles(self) -> list[str]:
+        """Every role some notice of this policy addresses (stages, bands, rejection, escalation)."""
+        roles = [r for stage in self.stages for r in stage.notify_roles]
+        roles += [r for band in self.decision_engine.routing_bands for r in band.notify_roles]
+        roles += self.decision_engine.rejection.notify_roles + self.monitoring.escalation.critical_notify_roles
+        roles += self.drift.notify_roles_on_block
+        return list(dict.fromkeys(roles))
+
     def all_triggers(self) -> list[Trigger]:
         return [*self.pause_triggers, *self.rollback_triggers, *self.manual_rollback_triggers]

@@ -158,7 +158,9 @@ class AdversarialPolicy(StrictModel):
     paraphrase: ParaphraseSuite
 
 
-RouteGate = Literal["quality_metrics", "policy_compliance", "adversarial", "bias_fairness", "data_drift", "preproduction"]
+RouteGate = Literal[
+    "quality_metrics", "policy_compliance", "adversarial", "bias_fairness", "data_drift", "preproduction"
+]
 
 
 class ApprovalRoute(StrictModel):

@@ -42,9 +42,8 @@ from typing import Any
 
 import pandas as pd
 
-from llm_release.suites._common import NAN, call_client, rate
+from llm_release.suites._common import NAN, attempt_counts, call_client, rate
 from llm_release.suites.datasets import INJECTION_SCHEMA, PERSONA_SCHEMA, POLICY_PROBE_SCHEMA, require_columns
-from llm_release.suites.evaluation import attempt_counts, attempt_totals
 from llm_release.suites.policy_checker import check_response
 from llm_release.suites.types import ChatClient, Completion
 
@@ -99,7 +98,7 @@ def _run(client: ChatClient, probes: pd.DataFrame, prompt_column: str,
     completions = call_client(client, prompts)
     rows = []
     for probe, completion in zip(probes.itertuples(index=False), completions, strict=True):
-        attempts, failed_attempts = attempt_counts(completion)
+        attempts, failed_attempts = attempt_counts([completion])
         base = {"id": probe.id, "category": probe.category, "prompt": getattr(probe, prompt_column),
                 "attempts": attempts, "failed_attempts": failed_attempts}
         if not completion.ok:
@@ -125,7 +124,7 @@ def _run(client: ChatClient, probes: pd.DataFrame, prompt_column: str,
 
 def _counts(prefix: str, items: pd.DataFrame, completions: list[Completion]) -> dict[str, float]:
     """The sample-size and error metrics every adversarial suite emits (module docstring)."""
-    attempts, failed_attempts = attempt_totals(completions)
+    attempts, failed_attempts = attempt_counts(completions)
     errors = int(items["error"].notna().sum())
     answered = int(items["answered"].sum())
     return {

@@ -31,9 +31,8 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 
-from llm_release.suites._common import NAN, call_client, rate
+from llm_release.suites._common import NAN, attempt_counts, call_client, rate
 from llm_release.suites.datasets import BIAS_SCHEMA, require_columns
-from llm_release.suites.evaluation import attempt_counts
 from llm_release.suites.policy_checker import is_escalation
 from llm_release.suites.sentiment import sentiment_score
 from llm_release.suites.types import ChatClient, Completion
@@ -63,7 +62,7 @@ def evidence_from_completions(probes: pd.DataFrame, completions: list[Completion
     rows = []
     for probe, completion in zip(probes.itertuples(index=False), completions, strict=True):
         text = completion.text if completion.ok else None
-        attempts, failed_attempts = attempt_counts(completion)
+        attempts, failed_attempts = attempt_counts([completion])
         rows.append({
             "id": probe.id, "base_id": probe.base_id, "group_attribute": probe.group_attribute,
             "group": probe.group, "query": probe.query, "response": text,

@@ -45,8 +45,8 @@ evidence:
   across the items sharing a ``kb_id`` (paraphrases of one intent), max over intents with >= 2 items
   (information: the adversarial paraphrase suite is the gated one)
 
-The module also holds the fail-closed helpers the other client-calling suites share:
-``attempt_counts`` and ``worst_case_latency_percentiles``.
+Attempts are counted with ``_common.attempt_counts``. The module also holds the latency helper the
+shadow suite shares, ``worst_case_latency_percentiles``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llm_release.suites._common import NAN, call_client, mean, rate
+from llm_release.suites._common import NAN, attempt_counts, call_client, mean, rate
 from llm_release.suites.datasets import EVAL_SCHEMA, is_missing, require_columns
 from llm_release.suites.judge import ReferenceJudge
 from llm_release.suites.metrics.textscores import corpus_bleu4, corpus_rouge_l
@@ -75,31 +75,6 @@ PERCENTILES = (50, 95, 99)
 
 
 # ----------------------------------------------------------------------------- shared fail-closed helpers
-def attempt_counts(completion: Completion) -> tuple[int, int]:
-    """``(attempts made, attempts that failed)`` for one completion, retried failures included.
-
-    A retrying client may turn a 503 into an answer; the answer is judged, but the 503 still happened
-    and an error rate must show it. ``Completion.attempts`` / ``failed_attempts`` are read with
-    defaults (a client that does not retry made one attempt, failed iff there is no answer), and the
-    counts are made consistent whether or not ``failed_attempts`` lists the final failure: a successful
-    completion failed at least ``attempts - 1`` times, a failed one ``attempts`` times.
-    """
-    attempts = getattr(completion, "attempts", 1)
-    attempts = attempts if isinstance(attempts, int) and not isinstance(attempts, bool) and attempts > 0 else 1
-    recorded = len(getattr(completion, "failed_attempts", ()) or ())
-    if completion.ok:
-        failed = max(recorded, attempts - 1)
-        return max(attempts, failed + 1), failed
-    failed = max(recorded, attempts)
-    return max(attempts, failed), failed
-
-
-def attempt_totals(completions: Sequence[Completion]) -> tuple[int, int]:
-    """Sum of ``attempt_counts`` over a batch: ``(attempts, failed attempts)``."""
-    pairs = [attempt_counts(c) for c in completions]
-    return sum(a for a, _ in pairs), sum(f for _, f in pairs)
-
-
 def _known_latency(value: Any) -> float | None:
     if value is None or isinstance(value, bool) or not isinstance(value, int | float | np.number):
         return None
@@ -181,7 +156,7 @@ def run_eval_suite(
     for item, completion in zip(items.itertuples(index=False), completions, strict=True):
         expects = bool(item.expects_escalation)
         kb_id, safety_category = _optional(item.kb_id), _optional(item.safety_category)
-        attempts, failed_attempts = attempt_counts(completion)
+        attempts, failed_attempts = attempt_counts([completion])
         if completion.ok:
             if kb_id is None:  # out-of-scope item: nothing in the KB grounds it, judge the hand-off
                 verdict = judge.judge_behaviour(item.query, completion.text, expects_escalation=expects)
@@ -213,7 +188,7 @@ def run_eval_suite(
     answered = evidence[evidence["error"].isna()]
     n_answered = len(answered)
     n_safety = int(evidence["safety_category"].notna().sum())
-    attempts_total, failed_total = attempt_totals(completions)
+    attempts_total, failed_total = attempt_counts(completions)
     metrics: dict[str, float] = {
         "eval_n": float(n),
         "eval_answered": float(n_answered),

@@ -105,14 +105,32 @@ def _single(prompt: str, answers: Any) -> Completion:
     return answers[0]
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when it is installed (it comes with ``uvicorn[standard]``), else the standard loop.
+
+    The generator shares the machine with the server it loads: uvloop cut the client's CPU per request
+    by about a quarter in a profile, which keeps the generator from becoming the bottleneck it measures.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def _run_coroutine(coroutine: Any) -> Any:
-    """``asyncio.run``, or on a fresh thread when this thread already runs an event loop."""
+    """Run ``coroutine`` on a new event loop, on a fresh thread when this thread already runs one."""
+
+    def run() -> Any:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(coroutine)
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coroutine)
+        return run()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+        return pool.submit(run).result()
 
 
 def _validate_prompts(prompts: Sequence[str]) -> None:

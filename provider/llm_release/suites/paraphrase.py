@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llm_release.suites._common import NAN, call_client, mean, rate
+from llm_release.suites._common import NAN, attempt_counts, call_client, mean, rate
 from llm_release.suites.datasets import (  # the same field checks as the other data sets
     DatasetError,
     Schema,
@@ -62,7 +62,6 @@ from llm_release.suites.datasets import (  # the same field checks as the other 
     read_rows,
     require_columns,
 )
-from llm_release.suites.evaluation import attempt_totals
 from llm_release.suites.judge import ReferenceJudge
 from llm_release.suites.types import ChatClient
 
@@ -290,7 +289,7 @@ def run_paraphrase_suite(
     evidence = pd.DataFrame(rows, columns=ITEM_COLUMNS)
     groups = pd.DataFrame(_group_rows(evidence), columns=GROUP_COLUMNS)
     variances = groups["variance"].to_numpy(dtype=float)
-    attempts, failed_attempts = attempt_totals(completions)
+    attempts, failed_attempts = attempt_counts(completions)
     answered = int(evidence["error"].isna().sum())
     metrics: dict[str, float] = {
         # np.max / np.mean propagate NaN: one unmeasured group makes both "not measured"

@@ -1,33 +1,42 @@
-"""Deferrable dwell: hold a rollout phase (or the shadow phase) in the triggerer, watching metrics.
+"""Deferrable dwell: hold a rollout phase (or the shadow phase) in the triggerer, watching the live traffic.
 
-Canary mode, every poll:
+The trigger only fetches and persists. Every poll it
 
-1. scrape the metrics source and take the window since the previous scrape for the candidate and
-   for the baseline (n-1) version: requests, errors, p99, policy violations, escalations;
-2. judge the candidate's new live responses (sampled by the gateway) against the knowledge base,
-   giving a live SCS and hallucination rate over the trailing (scaled) hour once enough exist;
-3. classify breaches over the history with the policy's pause, hold and rollback triggers.
+1. scrapes the metrics source and turns the window since the previous scrape into counts for the
+   candidate and for the baseline (n-1) version (a counter family absent from the scrape is ``None``);
+2. fetches the new live answers of both versions and judges them (errors are not answers);
+3. hands that :class:`~llm_release.decisions.dwell.DwellObservation` to
+   :func:`~llm_release.decisions.dwell.dwell_step` with the current state, and keeps the state it returns.
 
-Only clean time counts toward the dwell: while a pause or hold trigger is active the clock stops
-(spec: "dwell times are minimums"). A rollback trigger ends the phase at once. The phase also needs a
-minimum number of judged live responses, so it can never complete without a measured SCS. An
-unreachable metrics source or a phase held past its limit ends with a failure (fail closed).
+``dwell_step`` decides everything (clock, hold, pause, rollback, page, done, failed). When it ends the
+phase the trigger fires one event carrying the final state (``dwell_state``) so the sensor can resume
+from it after a person answers a page, or hand it to the next phase. In shadow mode the observation
+is the number of answered mirrored samples.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-UNREACHABLE_LIMIT_POLLS = 10
+HARD_LIMIT_SLACK_SECONDS = 60.0
+"""A liveness guard on top of ``dwell_step``'s own limit, in case observations stop making progress."""
 
 
 class RolloutDwellTrigger(BaseTrigger):
-    """Hold for ``dwell_seconds`` of clean time, or until a rollback trigger fires."""
+    """Watch one phase until :func:`dwell_step` ends it.
+
+    :param dwell_policy: ``DwellPolicy`` as JSON (canary mode): the phase's triggers and evidence rules.
+    :param state: ``DwellState`` as JSON to resume from (None: a fresh dwell of ``phase``).
+    :param phase_start: the phase's first metrics snapshot (``MetricsSnapshot.to_dict``), so the phase's
+        latency quantiles survive a resume; None: the first scrape of this run.
+    :param shadow_since: shadow mode: the sample cursor where mirroring started.
+    """
 
     def __init__(
         self,
@@ -42,13 +51,15 @@ class RolloutDwellTrigger(BaseTrigger):
         minute_seconds: float,
         poll_seconds: float,
         max_seconds: float,
-        triggers: list[dict[str, Any]] | None = None,
-        min_live_samples: int = 0,
-        min_requests: int = 1,
+        dwell_policy: dict[str, Any] | None = None,
+        state: dict[str, Any] | None = None,
+        phase_start: dict[str, Any] | None = None,
         min_shadow_samples: int = 0,
         shadow_since: int = 0,
     ) -> None:
         super().__init__()
+        if mode not in ("canary", "shadow"):
+            raise ValueError(f"mode must be 'canary' or 'shadow', got {mode!r}")
         self.mode = mode
         self.phase = phase
         self.candidate_backend = candidate_backend
@@ -59,11 +70,12 @@ class RolloutDwellTrigger(BaseTrigger):
         self.minute_seconds = float(minute_seconds)
         self.poll_seconds = float(poll_seconds)
         self.max_seconds = float(max_seconds)
-        self.triggers = list(triggers or [])
-        self.min_live_samples = int(min_live_samples)
-        self.min_requests = int(min_requests)
+        self.dwell_policy = dict(dwell_policy or {})
+        self.state = state
+        self.phase_start = phase_start
         self.min_shadow_samples = int(min_shadow_samples)
         self.shadow_since = int(shadow_since)
+        self._judge: Any = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -79,247 +91,223 @@ class RolloutDwellTrigger(BaseTrigger):
                 "minute_seconds": self.minute_seconds,
                 "poll_seconds": self.poll_seconds,
                 "max_seconds": self.max_seconds,
-                "triggers": self.triggers,
-                "min_live_samples": self.min_live_samples,
-                "min_requests": self.min_requests,
+                "dwell_policy": self.dwell_policy,
+                "state": self.state,
+                "phase_start": self.phase_start,
                 "min_shadow_samples": self.min_shadow_samples,
                 "shadow_since": self.shadow_since,
             },
         )
 
+    def hard_limit_seconds(self) -> float:
+        """Wall time after which the loop stops even if ``dwell_step`` has not ended the phase."""
+        from llm_release.decisions.dwell import UNREACHABLE_LIMIT_POLLS, DwellState
+
+        state = DwellState.model_validate(self.state) if self.state else None
+        remaining = self.max_seconds + (state.extra_seconds - state.active_seconds if state else 0.0)
+        outage = UNREACHABLE_LIMIT_POLLS * (self.poll_seconds + 30.0)  # failing polls take time too
+        return max(0.0, remaining) + outage + HARD_LIMIT_SLACK_SECONDS
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        runner = self._shadow() if self.mode == "shadow" else self._canary()
-        event = await runner
-        event.setdefault("phase", self.phase)
+        event = await self.watch()
         yield TriggerEvent(event)
 
-    # --- shadow: wait the planned time and for enough mirrored samples -----------------------
-    async def _shadow(self) -> dict[str, Any]:
-        from llm_release.integrations.metrics import GatewaySampleSource
+    # --- the loop: fetch, step, persist ---------------------------------------------------------
+    async def watch(self, *, sources: tuple[Any, Any] | None = None, clock: Any = time.time) -> dict[str, Any]:
+        """Poll until ``dwell_step`` ends the phase; returns the event (``sources``/``clock`` for tests)."""
+        from llm_release.decisions.dwell import (
+            ENDING_ACTIONS,
+            DwellObservation,
+            DwellPolicy,
+            DwellState,
+            dwell_step,
+            start_dwell,
+        )
 
-        source = GatewaySampleSource(self.samples_url)
-        start = time.monotonic()
-        cursor, count, failures = self.shadow_since, 0, 0
+        policy = DwellPolicy.model_validate(self.dwell_policy)
+        state = DwellState.model_validate(self.state) if self.state else start_dwell(self.mode, self.phase)  # type: ignore[arg-type]
+        metrics, samples = sources or self._sources()
+        fetch = self._fetch_shadow if self.mode == "shadow" else self._fetch_canary
+        context: dict[str, Any] = {"metrics": metrics, "samples": samples, "clock": clock}
+        started = time.monotonic()
+        hard_limit = self.hard_limit_seconds()
+        if self.mode == "shadow":
+            context["last_ts"] = clock()  # the shadow clock runs from the trigger's start
+        else:
+            # a failure here is retried by the first poll, which reports it to dwell_step
+            with contextlib.suppress(Exception):
+                await self._open_window(context)
         while True:
             await asyncio.sleep(self.poll_seconds)
-            elapsed = time.monotonic() - start
-            try:
-                new, cursor = await source.afetch(self.candidate_backend, "shadow", since=cursor)
-                failures = 0
-            except Exception as exc:  # the source is down: never pass on missing data
-                failures += 1
-                if failures >= UNREACHABLE_LIMIT_POLLS:
-                    return {
-                        "status": "failed",
-                        "reason": f"sample source unreachable: {exc}",
-                        "elapsed": elapsed,
-                    }
-                continue
-            count += len(new)
-            if elapsed >= self.dwell_seconds and count >= self.min_shadow_samples:
-                return {"status": "done", "samples": count, "elapsed": elapsed}
-            if elapsed >= self.max_seconds:
-                return {
-                    "status": "failed",
-                    "reason": f"only {count} shadow samples (< {self.min_shadow_samples}) after {elapsed:.0f}s",
-                    "elapsed": elapsed,
-                }
+            observation: DwellObservation = await fetch(context)
+            state, verdict = dwell_step(
+                state,
+                observation,
+                policy,
+                dwell_seconds=self.dwell_seconds,
+                max_seconds=self.max_seconds,
+                minute_seconds=self.minute_seconds,
+                min_shadow_samples=self.min_shadow_samples,
+            )
+            if verdict.action in ENDING_ACTIONS:
+                return self._event(state, verdict, context)
+            if time.monotonic() - started > hard_limit:
+                return self._event(state, verdict, context, stalled=time.monotonic() - started)
 
-    # --- canary: metrics, live quality, breaches ---------------------------------------------
-    async def _canary(self) -> dict[str, Any]:
-        from llm_release.decisions.breaches import MetricSample, classify_breaches
-        from llm_release.integrations.metrics import GatewayMetricsSource, GatewaySampleSource, window_stats
-        from llm_release.policy import Trigger
+    def _sources(self) -> tuple[Any, Any]:
+        from llm_release.integrations.metrics import GatewayMetricsSource, GatewaySampleSource
 
-        triggers = [Trigger.model_validate(t) for t in self.triggers]
-        metrics = GatewayMetricsSource(self.metrics_url)
-        samples = GatewaySampleSource(self.samples_url)
-        hour = 60 * self.minute_seconds
-        quality = LiveQuality(hour_seconds=hour, min_per_sample=self.min_live_samples)
-        baseline_quality = LiveQuality(hour_seconds=hour, min_per_sample=self.min_live_samples)
-        first = prev = await metrics.ascrape()
+        return GatewayMetricsSource(self.metrics_url), GatewaySampleSource(self.samples_url)
+
+    async def _fetch_shadow(self, context: dict[str, Any]) -> Any:
+        from llm_release.decisions.dwell import DwellObservation
+
+        source = context["samples"]
+        context.setdefault("cursor", self.shadow_since)
+        now = context["clock"]()
+        start = context.get("last_ts", now)
+        try:
+            new, context["cursor"] = await source.afetch(self.candidate_backend, "shadow", since=context["cursor"])
+        except Exception as exc:  # the source is down: dwell_step counts the failures
+            return DwellObservation(ts=now, error=f"{type(exc).__name__}: {exc}")
+        context["last_ts"] = now
+        answered = sum(1 for s in new if s.get("response") is not None)
+        return DwellObservation(ts=now, start_ts=start, answered=answered)
+
+    async def _fetch_canary(self, context: dict[str, Any]) -> Any:
+        from llm_release.decisions.dwell import DwellObservation
+        from llm_release.integrations.metrics import window_stats
+
+        metrics, samples = context["metrics"], context["samples"]
+        try:
+            if "prev" not in context:
+                await self._open_window(context)
+            prev = context["prev"]
+            cur = await metrics.ascrape()
+            new, cursor = await samples.afetch(self.candidate_backend, "live", since=context["cursor"])
+            new_base, base_cursor = await samples.afetch(
+                self.baseline_backend, "live", since=context["base_cursor"]
+            )
+            judged = await asyncio.to_thread(self._judge_all, new)
+            judged_base = await asyncio.to_thread(self._judge_all, new_base)
+            cand = window_stats(prev, cur, self.candidate_backend, "live")
+            base = window_stats(prev, cur, self.baseline_backend, "live")
+            phase = window_stats(context["phase_start"], cur, self.candidate_backend, "live")
+        except Exception as exc:  # unreachable, unparsable or unjudgeable: dwell_step counts the failures
+            return DwellObservation(ts=context["clock"](), error=f"{type(exc).__name__}: {exc}")
+        context.update(prev=cur, cursor=cursor, base_cursor=base_cursor)
+        return DwellObservation(
+            ts=cur.ts,
+            start_ts=prev.ts,
+            candidate=window_counts(cand),
+            baseline=window_counts(base),
+            candidate_judged=judged,
+            baseline_judged=judged_base,
+            candidate_phase_p50_ms=phase.p50_ms,
+            candidate_phase_p99_ms=phase.p99_ms,
+        )
+
+    async def _open_window(self, context: dict[str, Any]) -> None:
+        """This run's first scrape and sample cursors: the first window starts here."""
+        from llm_release.integrations.metrics import MetricsSnapshot
+
+        metrics, samples = context["metrics"], context["samples"]
+        prev = await metrics.ascrape()
         cursor = await samples.acursor_now(self.candidate_backend, "live")
         base_cursor = await samples.acursor_now(self.baseline_backend, "live")
-        history: list[Any] = []
-        holds: list[str] = []
-        clean = 0.0
-        failures = 0
-        start = time.monotonic()
-        last = start
-        while True:
-            await asyncio.sleep(self.poll_seconds)
-            now = time.monotonic()
-            try:
-                cur = await metrics.ascrape()
-                new, cursor = await samples.afetch(self.candidate_backend, "live", since=cursor)
-                new_base, base_cursor = await samples.afetch(self.baseline_backend, "live", since=base_cursor)
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                if failures >= UNREACHABLE_LIMIT_POLLS:
-                    return self._end(
-                        "failed", f"metrics source unreachable: {exc}", history, holds, now - start
-                    )
-                continue
-            await asyncio.to_thread(quality.add, new, now)
-            await asyncio.to_thread(baseline_quality.add, new_base, now)
-            cand = window_stats(prev, cur, self.candidate_backend, "live")
-            base = window_stats(first, cur, self.baseline_backend, "live")
-            sample = MetricSample(
-                ts=cand.end_ts,
-                start_ts=cand.start_ts,
-                metrics={**_window_metrics(cand), **quality.latest},
-            )
-            history.append(sample)
-            verdict = classify_breaches(
-                triggers,
-                history,
-                minute_seconds=self.minute_seconds,
-                baseline={"escalation_rate": base.escalation_rate}
-                if base.escalation_rate is not None
-                else {},
-                phase=self.phase,
-            )
-            if verdict.action == "rollback":
-                hit = next(h for h in verdict.hits if _action_of(triggers, h.trigger_name) == "rollback")
-                return self._end("rollback", hit, history, holds, now - start, verdict=verdict)
-            if verdict.action == "ok":
-                clean += now - last
-            else:
-                holds.append("; ".join(f"{h.trigger_name}: {h.detail}" for h in verdict.hits))
-            last = now
-            prev = cur
-            phase_stats = window_stats(first, cur, self.candidate_backend, "live")
-            enough = quality.total >= self.min_live_samples and phase_stats.requests >= self.min_requests
-            if clean >= self.dwell_seconds and enough:
-                return self._end(
-                    "done", None, history, holds, now - start, phase=(phase_stats, quality, baseline_quality)
-                )
-            if now - start >= self.max_seconds:
-                reason = holds[-1] if holds else (
-                    f"too little evidence: {phase_stats.requests:g} requests (need {self.min_requests}), "
-                    f"{quality.total} judged responses (need {self.min_live_samples})"
-                )
-                return self._end(
-                    "failed", f"phase held past its limit: {reason}", history, holds, now - start
-                )
+        start = MetricsSnapshot.from_dict(self.phase_start) if self.phase_start else prev
+        context.update(prev=prev, cursor=cursor, base_cursor=base_cursor, phase_start=start)
 
-    def _end(
-        self,
-        status: str,
-        reason: Any,
-        history: list[Any],
-        holds: list[str],
-        elapsed: float,
-        verdict: Any = None,
-        phase: Any = None,
-    ) -> dict[str, Any]:
-        from llm_release.operators.base import jsonable
-
-        event: dict[str, Any] = {
-            "status": status,
-            "phase": self.phase,
-            "elapsed": elapsed,
-            "polls": len(history),
-            "holds": holds[-5:],
-        }
-        if status == "rollback":
-            event["trigger"] = reason.trigger_name
-            event["hit"] = jsonable(reason)
-            event["hits"] = jsonable(verdict.hits)
-            event["reason"] = f"{reason.trigger_name}: {reason.detail}"
-        elif reason is not None:
-            event["reason"] = str(reason)
-        if phase is not None:
-            stats, quality, baseline_quality = phase
-            event["phase_metrics"] = {
-                **_window_metrics(stats),
-                "scs": quality.phase_scs(),
-                "hallucination_rate": quality.phase_hallucination_rate(),
-                "judged_samples": quality.total,
-                "baseline_scs": baseline_quality.phase_scs(),
-                "baseline_judged_samples": baseline_quality.total,
-            }
-        if history:
-            event["last_sample"] = jsonable(history[-1].metrics)
-        if verdict is not None and getattr(verdict, "unmeasured", None):
-            event["unmeasured_triggers"] = list(verdict.unmeasured)
-        return jsonable(event)
-
-
-def _action_of(triggers: list[Any], name: str) -> str:
-    return next((t.action for t in triggers if t.name == name), "")
-
-
-def _window_metrics(stats: Any) -> dict[str, float | None]:
-    requests = stats.requests or 0
-    return {
-        "requests": float(requests),
-        "errors": float(stats.errors or 0),
-        "error_rate": stats.error_rate,
-        "p50_ms": stats.p50_ms,
-        "p99_ms": stats.p99_ms,
-        "policy_violations": float(stats.policy_violations or 0),
-        "policy_violation_rate": (stats.policy_violations / requests) if requests else None,
-        "escalations": float(stats.escalations or 0),
-        "escalation_rate": stats.escalation_rate,
-    }
-
-
-class LiveQuality:
-    """Judged live answers of one version, as the spec's "hourly sample" of quality.
-
-    Answers collect into a sample that closes once it spans one (scaled) hour *and* holds at least
-    ``min_per_sample`` answers; SCS and hallucination rate are those of the latest closed sample. Each
-    trigger evaluation so rests on fresh, large-enough evidence, instead of re-testing a sliding
-    window of a handful of answers at every poll.
-    """
-
-    def __init__(self, hour_seconds: float, min_per_sample: int = 1) -> None:
-        self.hour_seconds = hour_seconds
-        self.min_per_sample = max(1, min_per_sample)
-        self.scored: list[tuple[float, bool]] = []
-        self._open: list[tuple[float, bool]] = []
-        self._opened_at: float | None = None
-        self._latest: dict[str, float | None] = {"scs": None, "hallucination_rate": None}
-        self._judge: Any = None
-
-    @property
-    def total(self) -> int:
-        return len(self.scored)
-
-    def add(self, samples: list[dict[str, Any]], now: float) -> None:
-        if self._opened_at is None:
-            self._opened_at = now
-        if samples and self._judge is None:
+    def _judge_all(self, samples: Sequence[dict[str, Any]]) -> list[Any]:
+        if not any(s.get("response") is not None for s in samples):
+            return []
+        if self._judge is None:
             from llm_release.suites.judge import ReferenceJudge
             from llm_release.suites.knowledge_base import KnowledgeBase
 
             self._judge = ReferenceJudge(KnowledgeBase.load())
-        for s in samples:
-            if s.get("response") is None:
-                continue  # errors are counted by the metrics, not judged
-            j = self._judge.judge(s["query"], s["response"])
-            self._open.append((float(j.score), bool(j.hallucinated)))
-        if now - self._opened_at >= self.hour_seconds and len(self._open) >= self.min_per_sample:
-            self._latest = _quality(self._open)
-            self.scored.extend(self._open)
-            self._open, self._opened_at = [], now
+        return judged_answers(self._judge, samples)
 
-    @property
-    def latest(self) -> dict[str, float | None]:
-        """SCS and hallucination rate of the latest closed hourly sample (None before the first)."""
-        return dict(self._latest)
+    # --- persisting: the event the sensor reads ---------------------------------------------------
+    def _event(self, state: Any, verdict: Any, context: dict[str, Any], stalled: float | None = None) -> dict[str, Any]:
+        from llm_release.decisions.dwell import phase_metrics
+        from llm_release.operators.base import jsonable
 
-    def phase_scs(self) -> float | None:
-        return _quality(self.scored + self._open)["scs"]
+        policy_confidence = (self.dwell_policy.get("evidence") or {}).get("confidence")
+        status = verdict.action
+        event: dict[str, Any] = {
+            "status": status,
+            "phase": self.phase,
+            "mode": self.mode,
+            "elapsed": state.active_seconds,
+            "clean_seconds": state.clean_seconds,
+            "polls": state.polls,
+            "holds": [
+                "; ".join(v.reasons) for v in state.last_verdicts if v.action in ("hold", "pause") and v.reasons
+            ][-5:],
+            "reasons": list(verdict.reasons),
+            "hits": jsonable(verdict.hits),
+            "inconclusive": jsonable(verdict.inconclusive),
+            "unmeasured_triggers": [u.name for u in verdict.unmeasured],
+            "unmeasured": jsonable(verdict.unmeasured),
+            "dwell_state": state.model_dump(mode="json", exclude_defaults=True),
+        }
+        if stalled is not None:
+            event["status"] = "failed"
+            event["reason"] = (
+                f"the dwell made no decision within {stalled:.0f}s (last verdict: {verdict.action}: "
+                f"{'; '.join(verdict.reasons[:3])})"
+            )
+        elif verdict.trigger is not None:
+            event["trigger"] = verdict.trigger
+            event["reason"] = f"{verdict.trigger}: " + "; ".join(verdict.reasons[:3])
+        else:
+            event["reason"] = "; ".join(verdict.reasons[:5])
+        if status == "rollback":
+            hit = next(h for h in verdict.hits if h.trigger_name == verdict.trigger)
+            event["hit"] = jsonable(hit)
+            event["reason"] = f"{hit.trigger_name}: {hit.detail}"
+        if verdict.page is not None:
+            event["page"] = jsonable(verdict.page)
+        if self.mode == "shadow":
+            event["samples"] = state.answered
+        else:
+            event["phase_metrics"] = jsonable(phase_metrics(state, policy_confidence))
+            if state.windows:
+                event["last_sample"] = jsonable(state.windows[-1].counts.metrics())
+            start = context.get("phase_start")
+            if start is not None:
+                event["phase_start"] = start.to_dict()
+        return jsonable(event)
 
-    def phase_hallucination_rate(self) -> float | None:
-        return _quality(self.scored + self._open)["hallucination_rate"]
+
+def window_counts(stats: Any) -> Any:
+    """A ``WindowStats`` as the dwell's ``WindowCounts`` (None stays None: unmeasured)."""
+    from llm_release.decisions.dwell import WindowCounts
+
+    return WindowCounts(
+        requests=stats.requests,
+        errors=stats.errors,
+        p50_ms=stats.p50_ms,
+        p99_ms=stats.p99_ms,
+        policy_violations=stats.policy_violations,
+        escalations=stats.escalations,
+    )
 
 
-def _quality(scored: list[tuple[float, bool]]) -> dict[str, float | None]:
-    if not scored:
-        return {"scs": None, "hallucination_rate": None}
-    return {"scs": sum(x[0] for x in scored) / len(scored),
-            "hallucination_rate": sum(x[1] for x in scored) / len(scored)}
+def judged_answers(judge: Any, samples: Sequence[dict[str, Any]]) -> list[Any]:
+    """Judge each answered sample; errors (no response) are not answers and are skipped."""
+    import math
+
+    from llm_release.decisions.dwell import JudgedAnswer
+
+    out = []
+    for sample in samples:
+        if sample.get("response") is None:
+            continue
+        verdict = judge.judge(sample["query"], sample["response"])
+        score = float(verdict.score)
+        if not (math.isfinite(score) and 0.0 <= score <= 1.0):
+            raise ValueError(f"the judge scored sample {sample.get('seq')!r} {score!r}, outside 0..1")
+        out.append(JudgedAnswer(score=score, hallucinated=bool(verdict.hallucinated)))
+    return out
