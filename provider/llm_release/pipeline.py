@@ -178,7 +178,9 @@ def build_release_dag(
 
         with TaskGroup("stage_3_staging", tooltip="Shadow on mirrored traffic, decision score") as s3:
             start_shadow = StartShadowOperator(task_id="start_shadow", **common)
-            shadow_dwell = ShadowDwellSensor(task_id="shadow_dwell", **common)
+            shadow_dwell = ShadowDwellSensor(
+                task_id="shadow_dwell", start_shadow_task_id=start_shadow.task_id, **common
+            )
             evaluate_shadow = EvaluateShadowOperator(
                 task_id="evaluate_shadow", start_task_id=start_shadow.task_id, **common
             )
@@ -260,7 +262,13 @@ def build_release_dag(
                     rollout_tasks += [route_confirm, confirm]
                 else:
                     head = set_traffic
-                dwell = RolloutDwellSensor(task_id=f"dwell_{phase.name}", phase=phase.name, **common)
+                dwell = RolloutDwellSensor(
+                    task_id=f"dwell_{phase.name}",
+                    phase=phase.name,
+                    set_traffic_task_id=set_traffic.task_id,
+                    previous_dwell_task_id=None if previous is None else previous.task_id,
+                    **common,
+                )
                 set_traffic >> dwell
                 if previous is not None:
                     previous >> head
@@ -275,6 +283,7 @@ def build_release_dag(
         reject = RejectReleaseOperator(
             task_id="reject",
             watched_task_ids=[t.task_id for t in pre_live],
+            decision_task_id=decision.task_id,
             trigger_rule="one_failed",
             **common,
         )

@@ -1,6 +1,11 @@
-"""``cursor_now`` points past everything already recorded and before everything that comes next."""
+"""``cursor_now`` points past everything already recorded and before everything that comes next; the dwell
+trigger reads that stream (and the metrics) on real traffic."""
 
 from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
 
 import httpx
 import pytest
@@ -31,3 +36,50 @@ def test_cursor_now_skips_old_samples_and_sees_new_ones(tmp_path) -> None:
         new, after = source.fetch("stable", "live", since=cursor)
         assert [s["query"] for s in new] == ["What are your support hours?"]
         assert after > cursor
+
+
+def _dwell_trigger(gateway: str, *, dwell_seconds: float, max_seconds: float, minute_seconds: float) -> Any:
+    from llm_release.decisions.dwell import DwellPolicy
+    from llm_release.policy import DEFAULT_PROFILE, load_policy
+    from llm_release.triggers.rollout import RolloutDwellTrigger
+
+    return RolloutDwellTrigger(
+        mode="canary", phase="progressive_50", candidate_backend="candidate", baseline_backend="stable",
+        metrics_url=f"{gateway}/metrics", samples_url=gateway, dwell_seconds=dwell_seconds,
+        minute_seconds=minute_seconds, poll_seconds=0.5, max_seconds=max_seconds,
+        dwell_policy=DwellPolicy.of(load_policy(DEFAULT_PROFILE)).model_dump(mode="json"),
+    )
+
+
+def test_the_dwell_trigger_on_real_traffic_rolls_back_a_violating_candidate_and_passes_a_good_one(tmp_path) -> None:
+    """Real gateway, model servers and replayed traffic: scrape -> window -> judge -> dwell_step -> event."""
+    from llm_release.integrations.router import SandboxGatewayRouter
+
+    with SandboxProcess(tmp_path, gateway_port=free_port(), stable_port=free_port(),
+                        candidate_port=free_port(), replay_rate=60.0) as sandbox:
+        gateway = sandbox.gateway_url
+        SandboxGatewayRouter(gateway).set_weights({"stable": 50, "candidate": 50})
+        faults = f"{sandbox.urls['candidate']}/admin/faults"
+        httpx.put(faults, json={"policy_violation_rate": 1.0}, timeout=5).raise_for_status()
+        started = time.monotonic()
+        event = asyncio.run(
+            _dwell_trigger(gateway, dwell_seconds=5.0, max_seconds=30.0, minute_seconds=0.01).watch()
+        )
+        assert event["status"] == "rollback" and event["trigger"] == "policy_violation_rollback", event["reason"]
+        assert time.monotonic() - started < 15
+        httpx.put(faults, json={"policy_violation_rate": 0.0}, timeout=5).raise_for_status()
+        time.sleep(2.0)  # let requests answered under the fault drain out of the next window
+        # a healthy candidate: the dwell completes once its rates are confidently clean (or goes to a
+        # person when the traffic is too thin to decide within the limit; it never "passes" on no data)
+        started = time.monotonic()
+        event = asyncio.run(
+            _dwell_trigger(gateway, dwell_seconds=5.0, max_seconds=60.0, minute_seconds=0.01).watch()
+        )
+        took = time.monotonic() - started
+        assert event["status"] in ("done", "page"), event["reason"]
+        metrics = event["phase_metrics"]
+        print(f"healthy dwell: {event['status']} after {took:.1f}s, {metrics['requests']} requests, "
+              f"{metrics['judged_samples']} judged, clean {event['clean_seconds']:.1f}s; {event['reason']}")
+        if event["status"] == "done":
+            assert metrics["requests"] >= 20 and metrics["scs"] is not None
+            assert metrics["error_rate_interval"][1] <= 0.015

@@ -41,9 +41,13 @@ MIN_JUDGED = POLICY.rollout.evidence.min_judged_per_sample
 
 
 def cand(**overrides: object) -> WindowCounts:
-    """A healthy candidate minute: 200 requests, no errors, low latency, few escalations."""
-    base = dict(requests=200, errors=0, p50_ms=300.0, p99_ms=900.0, policy_violations=0, escalations=10)
-    return WindowCounts(**{**base, **overrides})
+    """A healthy candidate minute: 200 requests, no errors, low latency, 5 % escalations."""
+    base: dict[str, object] = dict(requests=200, errors=0, p50_ms=300.0, p99_ms=900.0, policy_violations=0)
+    merged = {**base, **overrides}
+    if "escalations" not in merged:
+        requests = merged["requests"]
+        merged["escalations"] = None if requests is None else int(requests) // 20  # type: ignore[call-overload]
+    return WindowCounts(**merged)  # type: ignore[arg-type]
 
 
 BASE = WindowCounts(requests=2000, errors=2, p50_ms=300.0, p99_ms=900.0, policy_violations=0, escalations=200)
@@ -89,14 +93,15 @@ def test_a_clean_phase_completes_after_its_dwell_with_enough_evidence() -> None:
     assert verdicts[-1].action == "done"
     assert state.clean_seconds >= DWELL and state.clean_seconds <= state.active_seconds
     # the 1.5 % window needs about 250 clean requests before its interval clears the line
-    assert verdicts[0].action == "hold" and "error_rate_10min_window" in {h.trigger_name for h in verdicts[0].inconclusive}
+    first = verdicts[0]
+    assert first.action == "hold" and "error_rate_10min_window" in {h.trigger_name for h in first.inconclusive}
     metrics = phase_metrics(state)
     assert metrics["error_rate"] == 0.0 and metrics["requests"] == 200 * len(verdicts)
     assert metrics["error_rate_interval"][1] < 0.015 and metrics["scs"] == pytest.approx(0.9)
 
 
 def test_the_clock_stops_while_a_rollback_trigger_is_unmeasured() -> None:
-    state, verdicts = run(ready(), 5)
+    state, _verdicts = run(ready(), 5)
     clean = state.clean_seconds
     state, verdict = step(state, 6 * M, candidate=cand(p99_ms=None))  # latency unmeasured this minute
     assert not verdict.clock_advanced and verdict.action == "hold" and state.clean_seconds == clean
@@ -104,7 +109,7 @@ def test_the_clock_stops_while_a_rollback_trigger_is_unmeasured() -> None:
 
 
 def test_unmeasured_pause_and_page_triggers_are_reported_but_do_not_stop_the_clock() -> None:
-    state, verdicts = run(ready(), 10)
+    _state, verdicts = run(ready(), 10)
     last = verdicts[-1]
     assert last.clock_advanced
     missing = {u.name: u.action for u in last.unmeasured}
@@ -137,10 +142,12 @@ def test_quality_samples_older_than_the_policy_age_are_unmeasured() -> None:
 
 def test_a_rate_straddling_its_line_holds_then_decides_on_more_traffic() -> None:
     state = ready()
-    # 5 % errors at 20 requests a minute: the interval straddles 2.5 % at first -> hold, never rollback
+    # 5 % errors at 20 requests a minute: the interval straddles 2.5 % -> no rollback, the clock stops
+    # (3/60 is already confidently above the 1.5 % pause line, so the third minute pauses)
     state, first = run(state, 3, candidate=cand(requests=20, errors=1))
-    assert [v.action for v in first] == ["hold"] * 3
+    assert [v.action for v in first] == ["hold", "hold", "pause"]
     assert all(not v.clock_advanced for v in first)
+    assert all("error_rate_sustained_5min" in {h.trigger_name for h in v.inconclusive} for v in first)
     # the same rate on more traffic is evidence: the interval clears 2.5 % and the rollback fires
     state, later = run(state, 30, start=4 * M, candidate=cand(requests=400, errors=20))
     assert later[-1].action == "rollback" and later[-1].trigger == "error_rate_sustained_5min"
@@ -149,7 +156,7 @@ def test_a_rate_straddling_its_line_holds_then_decides_on_more_traffic() -> None
 
 
 def test_zero_tolerance_stays_one_strike() -> None:
-    state, verdicts = run(ready(), 3)
+    state, _verdicts = run(ready(), 3)
     _, verdict = step(state, 4 * M, candidate=cand(policy_violations=1))
     assert verdict.action == "rollback" and verdict.trigger == "policy_violation_rollback"
 
@@ -165,7 +172,7 @@ def test_a_pause_stops_the_clock_and_a_phase_held_past_its_limit_fails() -> None
 
 
 def test_an_inconclusive_phase_at_its_limit_goes_to_a_person_and_continue_grants_more_time() -> None:
-    # 1 % errors at 30 requests a minute never clears the 1.5 % window within the limit
+    # no errors at 30 requests a minute: clearing the 1.5 % line takes ~250 requests, more than 8 minutes hold
     state, verdicts = run(ready(), 200, candidate=cand(requests=30, errors=0), limit=8 * M,
                           judged=[JudgedAnswer(score=0.9, hallucinated=False)] * 10)
     assert verdicts[-1].action == "page" and verdicts[-1].trigger == INCONCLUSIVE_PAGE
@@ -177,17 +184,20 @@ def test_an_inconclusive_phase_at_its_limit_goes_to_a_person_and_continue_grants
 
 
 def test_a_page_trigger_pages_once_until_it_clears() -> None:
-    state, verdicts = run(ready(), 3)
-    high = cand(requests=2000, escalations=300)  # 15 % against a 10 % baseline: > baseline + 35 %
-    state, verdict = step(state, 4 * M, candidate=high)
+    long = dict(dwell=10_000 * M, limit=10_000 * M)
+    state, verdicts = run(ready(), 3, **long)
+    high = cand(requests=2000, escalations=400)  # 20 % against a 10 % baseline: > baseline + 35 %
+    state, verdict = step(state, 4 * M, candidate=high, **long)
     assert verdict.action == "page" and verdict.trigger == "escalation_over_baseline_35pct"
     assert verdict.page is not None and verdict.page.interval is not None and verdict.page.sample_size
+    assert not verdict.clock_advanced
     state = acknowledge_page(state, verdict.trigger, max_seconds=LIMIT)
-    state, again = step(state, 5 * M, candidate=high)
+    state, again = step(state, 5 * M, candidate=high, **long)
     assert again.action == "pause" and "escalation_over_baseline_35pct" in state.acknowledged
-    state, verdicts = run(state, 40, start=6 * M, candidate=cand(requests=2000, escalations=100))
+    state, verdicts = run(state, 40, start=6 * M, candidate=cand(requests=2000, escalations=100), **long)
     assert "escalation_over_baseline_35pct" not in state.acknowledged  # cleared
-    state, fired = run(state, 20, start=(6 + len(verdicts)) * M, candidate=cand(requests=2000, escalations=400))
+    assert verdicts[-1].clock_advanced
+    state, fired = run(state, 20, start=46 * M, candidate=cand(requests=2000, escalations=400), **long)
     assert fired[-1].action == "page" and fired[-1].trigger == "escalation_over_baseline_35pct"
 
 
@@ -255,8 +265,11 @@ RATE = Trigger(name="r", metric="error_rate", op=">", threshold=0.025, evaluatio
 @given(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 300)), min_size=1, max_size=12))
 def test_a_rate_breach_is_always_an_interval_above_the_line(pairs: list[tuple[int, int]]) -> None:
     samples = [
-        MetricSample(ts=(i + 1) * M, start_ts=i * M,
-                     metrics={"requests": float(r), "errors": float(min(e, r)), "error_rate": min(e, r) / r if r else None})
+        MetricSample(
+            ts=(i + 1) * M,
+            start_ts=i * M,
+            metrics={"requests": float(r), "errors": float(min(e, r)), "error_rate": min(e, r) / r if r else None},
+        )
         for i, (r, e) in enumerate(pairs)
     ]
     verdict = classify_breaches([RATE], samples, M)

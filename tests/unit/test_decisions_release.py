@@ -12,9 +12,12 @@ from llm_release.decisions.release import (
     OutcomeTasks,
     ReleaseRecord,
     ReleaseRefused,
+    RevertTiming,
     VersionFacts,
     open_release,
+    rejection_tickets,
     release_outcome,
+    revert_timing,
 )
 from llm_release.policy import DEFAULT_PROFILE, load_policy
 
@@ -171,3 +174,34 @@ def test_only_a_clean_promotion_is_a_success(states, opened_) -> None:
     assert outcome.run_status == ("FINISHED" if clean else "FAILED")
     assert outcome.reason
     assert list(outcome.failed_tasks) == [t for t in ORDER if states[t] == "failed"]
+
+
+# --- what a rejection and a rollback leave behind -----------------------------------------------------
+
+
+def test_rejection_tickets_follow_the_policy_and_the_blocking_band() -> None:
+    assert rejection_tickets(POLICY, None) == ("remediation",)
+    assert rejection_tickets(POLICY, "reject") == ("remediation", "incident")
+    no_remediation = POLICY.model_copy(
+        update={
+            "decision_engine": POLICY.decision_engine.model_copy(
+                update={
+                    "rejection": POLICY.decision_engine.rejection.model_copy(
+                        update={"create_remediation_ticket": False}
+                    )
+                }
+            )
+        }
+    )
+    assert rejection_tickets(no_remediation, None) == ()
+    assert rejection_tickets(no_remediation, "reject") == ("incident",)
+    assert rejection_tickets(no_remediation, "remediation") == ("remediation",)  # the 70-77 remediation queue
+    assert rejection_tickets(no_remediation, "advance") == ()
+    with pytest.raises(ValueError, match="unknown decision band"):
+        rejection_tickets(POLICY, "nope")
+
+
+def test_revert_timing_against_the_recovery_target() -> None:
+    target = POLICY.recovery.previous_version_serve_seconds
+    assert revert_timing(POLICY, 1.23456) == RevertTiming(seconds=1.235, target_seconds=target, within_target=True)
+    assert not revert_timing(POLICY, target + 1).within_target

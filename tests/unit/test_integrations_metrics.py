@@ -291,3 +291,50 @@ def test_snapshot_dict_round_trip_and_bad_input():
     del data["series"][0]["errors"]
     with pytest.raises(ValueError, match=r"series\[0\].*errors"):
         MetricsSnapshot.from_dict(data)
+
+
+def test_a_metric_family_missing_from_the_scrape_is_unmeasured_not_zero():
+    full = expo(requests=10, errors=1, violations=2, escalations=3, buckets={0.1: 10, 0.5: 10, 1.0: 10, INF: 10})
+    without = "\n".join(
+        line for line in full.splitlines() if "policy_violations" not in line and "escalations" not in line
+    ) + "\n"
+    prev = MetricsSnapshot.parse(full, ts=1.0)
+    cur = MetricsSnapshot.parse(without.replace(" 10\n", " 30\n", 1), ts=2.0)
+    assert cur.missing_families() == ["policy_violations", "escalations"]
+    series = cur.get("candidate")
+    assert series.requests == 30 and series.policy_violations is None and series.escalations is None
+    assert cur.get("stable", "shadow").policy_violations is None  # an unseen series too
+    w = window_stats(prev, cur, "candidate")
+    assert (w.requests, w.errors) == (20, 0)
+    assert w.policy_violations is None and w.escalations is None and w.escalation_rate is None
+    w = window_stats(cur, MetricsSnapshot.parse(full.replace(" 10\n", " 40\n", 1), ts=3.0), "candidate")
+    assert w.policy_violations is None  # the previous scrape lacked it: the delta is unknown, not 2
+    # a family exported without any series yet is measured: zero for every (version, mode)
+    empty = MetricsSnapshot.parse(full + "# TYPE llm_gateway_other_total counter\n", ts=4.0)
+    assert empty.missing_families() == [] and empty.get("stable", "live").policy_violations == 0
+    data = json.loads(json.dumps(cur.to_dict()))
+    assert MetricsSnapshot.from_dict(data) == cur and data["families"] == ["errors", "requests"]
+
+
+FAMILIES = {
+    "requests": "llm_gateway_requests_total",
+    "errors": "llm_gateway_errors_total",
+    "policy_violations": "llm_gateway_policy_violations_total",
+    "escalations": "llm_gateway_escalations_total",
+}
+
+
+@given(st.sets(st.sampled_from(sorted(FAMILIES))), st.sets(st.sampled_from(sorted(FAMILIES))))
+def test_only_counters_present_in_both_scrapes_have_a_delta(dropped_prev, dropped_cur):
+    def scrape(dropped, scale, ts):
+        text = expo(requests=10 * scale, errors=scale, violations=scale, escalations=2 * scale,
+                    buckets={0.1: 10 * scale, 0.5: 10 * scale, 1.0: 10 * scale, INF: 10 * scale})
+        keep = [line for line in text.splitlines() if not any(FAMILIES[f] in line for f in dropped)]
+        return MetricsSnapshot.parse("\n".join(keep) + "\n", ts=ts)
+
+    w = window_stats(scrape(dropped_prev, 1, 1.0), scrape(dropped_cur, 3, 2.0), "candidate")
+    expected = {"requests": 20, "errors": 2, "policy_violations": 2, "escalations": 4}
+    for field, delta in expected.items():
+        measured = field not in dropped_prev | dropped_cur
+        assert getattr(w, field) == (delta if measured else None), field
+    assert (w.error_rate is None) == bool({"errors", "requests"} & (dropped_prev | dropped_cur))

@@ -48,6 +48,9 @@ DESCRIPTION_ONLY = {
     "workflow": "the spec's recovery timeline, shown in incident tickets",
     "post_incident_requirements": "the checklist shown in the post-incident review ticket",
     "total_window_hours": "the spec's ~48 h summary; the plan is the sum of the phase dwells",
+    "automated": "documents the routing table: every gate's automated checks always run; human_required routes",
+    "approver": "documents a stage's approver; stage 4's human gate is the DAG's shape (approval tasks)",
+    "monitoring_line": "read by ReleasePolicy itself, which fills the trigger's threshold from monitoring",
     # Enforced by later issues (the measurement does not exist yet); listed so that they are not forgotten.
     "coherence_min": "issue 7: the coherence suite (BERTScore) does not exist yet",
     "extra_adversarial_prompts": "issue 7: the expanded (+50) adversarial data set does not exist yet",

@@ -320,6 +320,7 @@ print(json.dumps({"run": str(getattr(run.state, "value", run.state)), "states": 
 """
 
 
+@pytest.mark.integration
 def test_a_run_whose_prepare_fails_ends_failed_not_green(tmp_path: Path, config_path: Path) -> None:
     """A real DAG run: the candidate is refused in ``prepare`` (post-incident review open)."""
     from llm_release.integrations.tickets import LocalTicketStore

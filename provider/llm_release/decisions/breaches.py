@@ -201,6 +201,8 @@ def _value(sample: MetricSample, metric: str) -> float | None:
 def _effective_threshold(
     trigger: Trigger, baseline: Mapping[str, float | RateEvidence] | None, confidence: float
 ) -> tuple[_Line | None, str]:
+    if trigger.threshold is None:  # a monitoring line the policy has not resolved: no line, no verdict
+        return None, f"no threshold (monitoring_line {trigger.monitoring_line!r} is resolved by the policy)"
     if not trigger.relative_to_baseline:
         return _Line(trigger.threshold, trigger.threshold, trigger.threshold), ""
     raw = (baseline or {}).get(trigger.metric)

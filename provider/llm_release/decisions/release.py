@@ -278,3 +278,37 @@ def release_outcome(
 
 def _failed_line(failed: Sequence[str]) -> str:
     return ("failed " + ", ".join(failed)) if failed else "no task reported the failure"
+
+
+def rejection_tickets(policy: ReleasePolicy, decision_band: str | None) -> tuple[str, ...]:
+    """Tickets a rejection opens (spec section 4), by kind, without duplicates.
+
+    A remediation ticket with the failure context when ``decision_engine.rejection.create_remediation_ticket``
+    is set, plus whatever the decision score's band creates when the score is what blocked the release
+    (``routing_bands.creates_ticket``: the remediation queue for 70-77, an incident for a hard rejection
+    below 70). ``decision_band`` is None when something other than the score failed.
+    """
+    kinds: list[str] = []
+    if policy.decision_engine.rejection.create_remediation_ticket:
+        kinds.append("remediation")
+    if decision_band is not None:
+        created = policy.decision_engine.band_named(decision_band).creates_ticket
+        if created != "none" and created not in kinds:
+            kinds.append(created)
+    return tuple(kinds)
+
+
+class RevertTiming(BaseModel):
+    """How long the rollback took to put the previous version back, against the recovery target."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seconds: float
+    target_seconds: float
+    within_target: bool
+
+
+def revert_timing(policy: ReleasePolicy, seconds: float) -> RevertTiming:
+    """Compare a rollback's time to revert with ``recovery.previous_version_serve_seconds`` (spec section 7)."""
+    target = float(policy.recovery.previous_version_serve_seconds)
+    return RevertTiming(seconds=round(float(seconds), 3), target_seconds=target, within_target=seconds <= target)

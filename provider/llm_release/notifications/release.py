@@ -22,8 +22,10 @@ def format_notice(kind: str, release: Any, details: dict[str, Any]) -> str:
     head = {
         "rejection": f"Release {release['release_id']} REJECTED",
         "rollback": f"Release {release['release_id']} ROLLED BACK",
+        "stage_result": f"Release {release['release_id']}: {details.get('stage')} gate "
+        f"{'passed' if details.get('passed') else 'FAILED'}",
     }.get(kind, f"Release {release['release_id']}: {kind}")
-    reason = details.get("trigger") or ", ".join(details.get("failed_tasks", []))
+    reason = details.get("trigger") or ", ".join(details.get("failed_tasks", [])) or details.get("summary", "")
     return (
         f"{head} ({release['model_name']} v{release['candidate']['version']}, "
         f"risk {release['risk']['level']}): {reason}. Tickets: {details.get('tickets') or details.get('ticket')}"

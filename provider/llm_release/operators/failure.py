@@ -65,18 +65,27 @@ def failed_task_ids(
 class RejectReleaseOperator(ReleaseOperatorBase):
     """Rejection workflow for a candidate that failed before live exposure.
 
+    The tickets it opens are ``decisions.release.rejection_tickets``: a remediation ticket (when the
+    policy asks for one) and, when the decision score blocked the release, whatever its band creates
+    (an incident for a hard rejection).
+
     :param watched_task_ids: the pre-live tasks whose failure rejects the candidate (their ``verdict``
         XComs go into the failure report).
+    :param decision_task_id: the decision-score task, whose band decides the extra ticket when it is
+        the task that failed.
     :param config_path: the release config YAML. (templated)
     """
 
     ui_color = "#f4cccc"
 
-    def __init__(self, *, watched_task_ids: list[str], **kwargs: Any) -> None:
+    def __init__(self, *, watched_task_ids: list[str], decision_task_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.watched_task_ids = watched_task_ids
+        self.decision_task_id = decision_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.decisions.release import rejection_tickets
+
         failed = failed_task_ids(context, task_ids=self.watched_task_ids)
         if not failed:
             raise AirflowSkipException("no pre-production task failed; nothing to reject")
@@ -104,14 +113,22 @@ class RejectReleaseOperator(ReleaseOperatorBase):
             "version_name": version_name,
         }
         self.registry.log_dict(rel.mlflow_run_id, jsonable(report), "failure_report.json")
-        ticket = self.tickets.open_ticket(
-            kind="remediation",
-            release_id=rel.release_id,
-            title=f"Remediate rejected release {rel.release_id} ({', '.join(failed)})",
-            body=jsonable({**report, "model_name": cfg.model_name}),
-            dedupe_key=f"reject/{rel.release_id}",
-        )
-        report["ticket"] = ticket.ticket_id
+        score = (verdicts.get(self.decision_task_id) or {}).get("score") or {}
+        titles = {
+            "remediation": f"Remediate rejected release {rel.release_id} ({', '.join(failed)})",
+            "incident": f"Hard rejection of release {rel.release_id}: decision score band {score.get('band')}",
+        }
+        body = jsonable({**report, "model_name": cfg.model_name})
+        report["tickets"] = [
+            self.tickets.open_ticket(
+                kind=kind,
+                release_id=rel.release_id,
+                title=titles[kind],
+                body=body,
+                dedupe_key=f"reject/{rel.release_id}" if kind == "remediation" else f"reject-{kind}/{rel.release_id}",
+            ).ticket_id
+            for kind in rejection_tickets(policy, score.get("band"))
+        ]
         notify_release_event(cfg, "rejection", jsonable(rel), report, self.log)
         self.record(context, "rejection", report, stage="rejection")
         self.log_json("Release rejected", report)
@@ -133,6 +150,8 @@ class RollbackOperator(ReleaseOperatorBase):
         self.watched_group_id = watched_group_id
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.decisions.release import revert_timing
+
         failed = failed_task_ids(context, group_id=self.watched_group_id)
         if not failed:
             raise AirflowSkipException("no rollout task failed (the rollout never started or succeeded)")
@@ -147,7 +166,7 @@ class RollbackOperator(ReleaseOperatorBase):
         router.set_weights({prod: 100, cand: 0})
         router.set_shadow(None)
         weights = router.get_weights()
-        seconds_to_revert = time.monotonic() - started
+        timing = revert_timing(cfg.release_policy, time.monotonic() - started)
         alias = self.registry.get_alias(cfg.model_name, "production")
         if alias is None or alias.version != rel.production.version:
             self.registry.revert_production(cfg.model_name, rel.production.version)
@@ -164,22 +183,36 @@ class RollbackOperator(ReleaseOperatorBase):
             "breaches": breaches,
             "failed_tasks": failed,
             "weights_after": weights,
-            "seconds_to_revert": round(seconds_to_revert, 3),
+            "seconds_to_revert": timing.seconds,
+            "revert_target_seconds": timing.target_seconds,
+            "reverted_within_target": timing.within_target,
             "rolled_back_at": datetime.now(UTC).isoformat(),
         }
+        if not timing.within_target:
+            self.log.warning(
+                "revert took %.1f s, over the %.0f s recovery target", timing.seconds, timing.target_seconds
+            )
+        recovery = cfg.release_policy.recovery
         body = jsonable({**result, "model_name": cfg.model_name, "release_id": rel.release_id})
         incident = self.tickets.open_ticket(
             kind="incident",
             release_id=rel.release_id,
             title=f"Rollback of {rel.release_id}: {trigger}",
-            body=body,
+            body={
+                **body,
+                "recovery_workflow": [{"at_minutes": s.at_minutes, "action": s.action} for s in recovery.workflow],
+            },
             dedupe_key=f"incident/{rel.release_id}",
         )
         review = self.tickets.open_ticket(
             kind="post_incident_review",
             release_id=rel.release_id,
             title=f"Post-incident review for {rel.release_id}",
-            body=body,
+            body={
+                **body,
+                "due_within_hours": cfg.release_policy.monitoring.escalation.post_incident_review_hours,
+                "requirements": list(recovery.post_incident_requirements),
+            },
             dedupe_key=f"pir/{rel.release_id}",
         )
         result["tickets"] = [incident.ticket_id, review.ticket_id]

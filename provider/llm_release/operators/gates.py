@@ -74,6 +74,7 @@ class ReleaseGateOperator(ReleaseOperatorBase):
         self.log.info(
             "Gate %s %s\n%s", self.stage, "PASSED" if verdict.passed else "FAILED", "\n".join(lines)
         )
+        self._notify(rel, verdict)
         result = jsonable(payload)
         if not verdict.passed:
             context["ti"].xcom_push(key="verdict", value=result)
@@ -84,6 +85,22 @@ class ReleaseGateOperator(ReleaseOperatorBase):
             )
             raise AirflowFailException(f"gate '{self.stage}' failed: {failed}")
         return result
+
+
+    def _notify(self, rel: Any, verdict: Any) -> None:
+        """Tell the stage's ``notify_roles`` the result (stage 2: the ML engineer; stage 3: the quality lead,
+        who reviews the flagged samples). The verdict is already in the audit trail, so a failing webhook
+        is logged, never allowed to change the gate's outcome."""
+        from llm_release.decisions.notices import notice_roles
+        from llm_release.notifications.release import notify_release_event
+
+        if not notice_roles(self.config.release_policy, "stage_result", stage=self.stage):
+            return
+        details = {"stage": self.stage, "passed": verdict.passed, "summary": verdict.summary()}
+        try:
+            notify_release_event(self.config, "stage_result", rel, details, self.log, stage=self.stage)
+        except Exception as exc:  # the audit record stands; the notice is best effort
+            self.log.warning("stage %s result notice not delivered: %s", self.stage, exc)
 
 
 class DecisionScoreOperator(ReleaseOperatorBase):

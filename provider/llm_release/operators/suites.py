@@ -6,10 +6,13 @@ evidence goes to the release's MLflow run as an artifact.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_release.hooks.model_endpoint import ModelEndpointHook
 from llm_release.operators.base import ReleaseOperatorBase, jsonable
+
+if TYPE_CHECKING:
+    from llm_release.decisions.release import ReleaseRecord
 
 
 class SuiteOperatorBase(ReleaseOperatorBase):
@@ -17,8 +20,10 @@ class SuiteOperatorBase(ReleaseOperatorBase):
 
     ui_color = "#e2f0d9"
 
-    def client_for(self, release: dict[str, Any], which: str = "candidate") -> Any:
-        return ModelEndpointHook(release[which]["endpoint_conn_id"]).get_conn()
+    def client_for(self, release: ReleaseRecord, which: str = "candidate") -> Any:
+        """The endpoint client of the release's ``candidate`` or ``production`` version."""
+        ref = release.candidate if which == "candidate" else release.production
+        return ModelEndpointHook(ref.endpoint_conn_id).get_conn()
 
     def publish(self, context: Any, metrics: dict[str, Any], evidence: Any, summary: dict[str, Any]) -> dict:
         rel = self.release(context)

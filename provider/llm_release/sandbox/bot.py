@@ -9,6 +9,7 @@ prompt (injection susceptibility) and claims to be human (persona failure).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -16,6 +17,12 @@ from llm_release.sandbox.faults import FaultSettings, fires, unit_hash
 from llm_release.suites.knowledge_base import KBEntry, KnowledgeBase
 
 BUILDS = ("stable", "candidate")
+
+# Distinct queries whose retrieval result a bot keeps. Retrieval (a TF-IDF transform and a sparse
+# product) was about 30 % of a model server's CPU per request in a profile at 120 req/s; traffic repeats
+# queries (the replayer, the suites and a load test cycle through fixed sets), and a hit returns the
+# very tuple ``KnowledgeBase.best`` returned, so answers are unchanged.
+RETRIEVAL_CACHE_SIZE = 8192
 
 # Below this TF-IDF cosine the bot does not trust its retrieval and hands off (spec: graceful
 # degradation "I'll connect you with a support agent" for low-confidence queries).
@@ -159,6 +166,8 @@ class SupportBot:
         self.kb = kb
         self.build = build
         self.threshold = threshold
+        # per bot, so a bot built on another knowledge base never sees these results
+        self._best = functools.lru_cache(maxsize=RETRIEVAL_CACHE_SIZE)(kb.best)
 
     def _phrase(self, answer: str) -> str:
         """Wording of refusals, persona answers and the out-of-scope hand-off: what the candidate changed.
@@ -184,7 +193,7 @@ class SupportBot:
                 return BotReply(text, None, 0.0, "injection_susceptibility")
             return BotReply(self._phrase(INJECTION_REFUSAL), None, 0.0)
 
-        best = self.kb.best(query)
+        best = self._best(query)
         if best is None or best[1] < self.threshold:
             return BotReply(self._phrase(FALLBACK_ANSWER), None, best[1] if best else 0.0)
         entry, score = best

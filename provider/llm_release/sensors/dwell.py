@@ -181,7 +181,13 @@ class RolloutDwellSensor(DwellSensorBase):
                 f"{trigger} at {self.phase} needs a person, but no users are mapped to the roles {roles}"
             )
         rel = self.release(context)
-        self.record(context, "page", summary, stage="production", suffix=f"/{self.phase}/{number}")
+        self.record(  # the audit trail has no "page" kind (yet): a page is a human review being asked for
+            context,
+            "human_review",
+            {"page": number, **summary},
+            stage="production",
+            suffix=f"/{self.phase}/page/{number}",
+        )
         context["ti"].xcom_push(key="page", value=jsonable({**page, "phase": self.phase, "number": number}))
         self.log_json(f"Dwell {self.phase}: paging {[a['id'] for a in assignees]}", summary)
         upsert_hitl_detail(
@@ -214,11 +220,11 @@ class RolloutDwellSensor(DwellSensorBase):
         number = len((dwell.get("dwell_state") or {}).get("pages", [])) or 1
         self.record(
             context,
-            "page_answer",
-            answer,
+            "human_review",
+            {"page": number, "answer": answer},
             stage="production",
             actor=str(who.get("id", "unknown")),
-            suffix=f"/{self.phase}/{number}",
+            suffix=f"/{self.phase}/answer/{number}",
         )
         summary = {k: v for k, v in dwell.items() if k not in ("dwell_state", "phase_start")}
         if chosen != [CONTINUE]:  # "Rollback", no answer, or anything unexpected: fail closed

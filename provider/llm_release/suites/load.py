@@ -388,19 +388,22 @@ Results = list[Completion | None]
 
 
 async def _run_async(client: Any, plan: list[str], concurrency: int, deadline: float) -> Results:
+    """Closed loop on one event loop, sending through the same single-call path as the open loop."""
     results: list[Completion | None] = [None] * len(plan)
     cursor = iter(range(len(plan)))
 
-    async def worker() -> None:
-        for index in cursor:  # shared iterator: each index is taken by exactly one worker
-            if time.monotonic() >= deadline:
-                return
-            try:
-                results[index] = _single(plan[index], await client.acomplete_batch([plan[index]]))
-            except Exception as exc:
-                results[index] = _failed(plan[index], exc)
+    async with _single_call(client, concurrency) as call:
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+        async def worker() -> None:
+            for index in cursor:  # shared iterator: each index is taken by exactly one worker
+                if time.monotonic() >= deadline:
+                    return
+                try:
+                    results[index] = await call(plan[index])
+                except Exception as exc:
+                    results[index] = _failed(plan[index], exc)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
     return results
 
 
