@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import socket
 import sys
 import tempfile
@@ -42,6 +43,18 @@ P99_LIMIT_MS = 2800.0
 CLOSED_LOOP_WORKERS = 16  # the old LoadTestOperator default
 SEARCH_STEP_S = 8.0
 SEARCH_GRACE_S = 5.0
+# Above this the generator sent late: the step measured the shared machine's generator as much as the server.
+GENERATOR_LAG_NOTE_MS = 500.0
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc), None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -59,10 +72,12 @@ def fmt(value: Any, digits: int = 0) -> str:
 def describe(label: str, m: dict[str, Any]) -> str:
     return (
         f"{label}: offered {fmt(m['load_offered_rps'], 1)}/s, achieved {fmt(m['load_achieved_rps'], 1)}/s, "
-        f"n {fmt(m['load_n'])}, attempts {fmt(m['load_attempts'])}, error rate {fmt(m['load_error_rate'], 4)}, "
+        f"n {fmt(m['load_n'])}, served {fmt(m['load_served_fraction'], 4)}, attempts {fmt(m['load_attempts'])}, "
+        f"error rate {fmt(m['load_error_rate'], 4)}, "
         f"p50 {fmt(m['load_latency_p50_ms'])} ms, p95 {fmt(m['load_latency_p95_ms'])} ms, "
         f"p99 {fmt(m['load_latency_p99_ms'])} ms, unanswered {fmt(m['load_unanswered'])}, "
         f"peak in flight {fmt(m['load_peak_in_flight'])}, generator send lag p99 {fmt(m['load_send_lag_p99_ms'], 1)} ms"
+        + (" [generator lagging]" if (m["load_send_lag_p99_ms"] or 0.0) > GENERATOR_LAG_NOTE_MS else "")
     )
 
 
@@ -107,10 +122,18 @@ def main(argv: list[str] | None = None) -> int:
             cold = endpoint.measure_cold_start()
             print(f"cold start: {fmt(cold.cold_start_ms)} ms ({cold.detail})", flush=True)
 
+            server_cpu, client_cpu = process_cpu_s(sandbox.pid or 0), time.process_time()
             main_run = run_open_loop(endpoint, prompts, rate_rps=SPEC_RATE_RPS, duration_s=args.duration,
                                      seed=args.seed)
+            client_cpu = time.process_time() - client_cpu
+            server_after = process_cpu_s(sandbox.pid or 0)
             m = main_run.metrics
             print(describe(f"open loop {SPEC_RATE_RPS:g} req/s x {args.duration:g} s", m), flush=True)
+            n_main = m["load_n"] or math.nan
+            if server_cpu is not None and server_after is not None:
+                per_server = 1000 * (server_after - server_cpu) / n_main
+                print(f"  CPU per candidate request: sandbox process {per_server:.2f} ms (includes its replayer, "
+                      f"gateway and stable traffic), generator {1000 * client_cpu / n_main:.2f} ms", flush=True)
             closed_baseline(endpoint, prompts, main_run, budget_s=60.0)
 
             # rate search: step up from 150 while p99 holds; step down if 150 itself fails

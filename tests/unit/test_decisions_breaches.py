@@ -56,7 +56,9 @@ def test_policy_violation_rolls_back_immediately() -> None:
 
 
 def test_error_rate_sustained_needs_five_full_minutes() -> None:
-    bad = {"error_rate": 0.03, "errors": 30, "requests": 1000}
+    # Rates weigh evidence: each minute's 3 % rests on 10,000 requests, so every minute is confidently
+    # above 2.5 % (30 of 1,000 would be inconclusive minute by minute; see test_decisions_dwell).
+    bad = {"error_rate": 0.03, "errors": 300, "requests": 10000}
     # five 1-minute windows abutting -> covers 5 minutes -> rollback
     assert classify(minutes([bad] * 5, windows=True)).action == "rollback"
     # four windows only cover 4 minutes: not sustained, but the 10-minute window pauses (3 % > 1.5 %)

@@ -137,7 +137,8 @@ def test_performance_gates_measured() -> None:
     """p50, throughput and cold start were not gated at all."""
     checks = {c.metric: (c.op, c.value) for c in stage_checks(POLICY, "validation")}
     assert checks["load_latency_p50_ms"] == ("<=", 1200)
-    assert checks["load_achieved_rps"] == (">=", 150)
+    assert checks["load_offered_rps"] == (">=", 150)
+    assert checks["load_achieved_rps"] == (">=", 148.5)  # the peak rate less the tolerated 1 % errors
     assert checks["cold_start_ms"] == ("<=", 6000)
 
 

@@ -255,6 +255,7 @@ def test_manual_triggers_not_wired__a_page_opens_an_approval_for_the_critical_ro
     body = request["body"]
     assert "novel_adversarial_pattern_live" in body and "observed 1" in body and "window" in body
     assert context["ti"].pushed["page"]["trigger_name"] == "novel_adversarial_pattern_live"
+    assert context["ti"].pushed["page"]["number"] == 1
     # a second page of the same task writes a second request (Airflow clears the first answer)
     with pytest.raises(TaskAwaitingInput):
         sensor.execute_complete(context, page_event())

@@ -70,6 +70,7 @@ def test_retries_503_then_succeeds():
     [c] = endpoint(handler, max_retries=2).complete_batch(["q"])
     assert calls["n"] == 3
     assert c.ok and c.text == "fine"
+    assert c.attempts == 3 and len(c.failed_attempts) == 2
 
 
 def test_retries_429_and_connect_errors():
@@ -85,6 +86,8 @@ def test_retries_429_and_connect_errors():
 
     [c] = endpoint(handler, max_retries=2).complete_batch(["q"])
     assert (calls["n"], c.text) == (3, "ok")
+    assert c.failed_attempts[0].startswith("ConnectError calling http://model.test/v1/chat/completions")
+    assert c.failed_attempts[1] == "HTTP 429: slow down"
 
 
 def test_final_failure_becomes_error_completion():
@@ -227,8 +230,48 @@ def test_health_uses_models_then_healthz():
         {"base_url": "model:80"},
         {"base_url": "http://h", "max_concurrency": 0},
         {"base_url": "http://h", "max_retries": -1},
+        {"base_url": "http://h", "timeout_s": 0},
+        {"base_url": "http://h", "max_retry_after_s": -1},
+        {"base_url": "http://h", "max_reply_bytes": 0},
     ],
 )
 def test_constructor_validates(kwargs):
     with pytest.raises(ValueError):
         OpenAIChatEndpoint(**kwargs)
+
+
+def test_session_reuses_connections_and_spreads_them_over_small_pools():
+    """A load generator's session: many single calls, pooled, never more than max_connections."""
+    active = {"now": 0, "max": 0}
+
+    async def handler(request):
+        active["now"] += 1
+        active["max"] = max(active["max"], active["now"])
+        await asyncio.sleep(0.02)
+        active["now"] -= 1
+        return ok_reply("x")
+
+    ep = OpenAIChatEndpoint("http://model.test", transport=httpx.MockTransport(handler))
+
+    async def run(calls: int):
+        async with ep.session(max_connections=40) as session:
+            out = await asyncio.gather(*(session.complete(f"q{i}") for i in range(calls)))
+            opened = len(session._shards)
+        return out, opened, session._shards
+
+    out, opened, after = asyncio.run(run(100))
+    assert all(c.ok for c in out) and [c.prompt for c in out] == [f"q{i}" for i in range(100)]
+    assert opened == 3 and after == []  # ceil(40 / 16) small pools, all closed with the session
+    assert active["max"] > 16  # the calls really overlapped, across pools
+    _, few, _ = asyncio.run(run(10))
+    assert few == 1  # pools open only as the calls in flight grow
+
+
+def test_acomplete_one_and_scale_up_url():
+    ep = endpoint(lambda r: ok_reply("one"))
+    assert asyncio.run(ep.acomplete_one("q")).text == "one"
+    with pytest.raises(TypeError, match="prompt is int"):
+        asyncio.run(ep.acomplete_one(3))
+    assert OpenAIChatEndpoint("http://h:1/v1").scale_up_url == "http://h:1/admin/scale-up"
+    assert OpenAIChatEndpoint("http://h:1", scale_up_path="ops/up").scale_up_url == "http://h:1/ops/up"
+    assert OpenAIChatEndpoint("http://h:1", scale_up_path=None).scale_up_url is None

@@ -104,28 +104,36 @@ def test_shipped_paraphrases_are_new_wordings(items: pd.DataFrame, kb: Knowledge
 
 
 def test_sandbox_builds_on_the_shipped_set(items: pd.DataFrame, kb: KnowledgeBase, judge: ReferenceJudge) -> None:
-    """The mean separates the builds, but the worst group shows the stable build is brittle too.
+    """Gated on the worst group: the hybrid-retrieval bot is stable; lexical retrieval alone was brittle.
 
-    The stable build's TF-IDF retrieval misses four paraphrases in four different groups; averaged over
-    20 groups that is 0.03, under the spec's 0.06, but each of those intents is answered wrongly for
-    one wording in five. Gated on the worst group, the stable build fails as well: it is brittle.
+    With TF-IDF retrieval only, the bot answered four paraphrases from the wrong entry, in four groups:
+    0.03 averaged over 20 groups (under the spec's 0.06), but each of those intents was answered wrongly
+    for one wording in five. The bot now fuses lexical and dense retrieval (sandbox.retrieval); the
+    hallucinating candidate still fails on its worst group.
     """
     from llm_release.sandbox.bot import SupportBot
     from llm_release.sandbox.faults import FaultSettings
 
-    def bot_client(build: str, faults: FaultSettings) -> FunctionClient:
-        bot = SupportBot(kb, build)
+    class LexicalOnly:
+        """The bot's previous retrieval: the best TF-IDF entry, handing off below cosine 0.25."""
+
+        def answerable(self, query: str):
+            best = kb.best(query)
+            return (best[0], best[1]) if best and best[1] >= 0.25 else (None, best[1] if best else 0.0)
+
+    def bot_client(build: str, faults: FaultSettings, retriever=None) -> FunctionClient:
+        bot = SupportBot(kb, build, retriever=retriever)
         return FunctionClient(lambda prompt: bot.reply(prompt, faults).text)
 
     stable = run_paraphrase_suite(bot_client("stable", FaultSettings()), items, judge, variants_per_query=5)
+    lexical = run_paraphrase_suite(bot_client("stable", FaultSettings(), LexicalOnly()), items, judge)
     faulty = run_paraphrase_suite(bot_client("candidate", FaultSettings(hallucination_rate=0.3)), items, judge)
-    assert stable.metrics["paraphrase_scs_variance_mean"] < SPEC_MAX_VARIANCE
-    assert faulty.metrics["paraphrase_scs_variance_mean"] > SPEC_MAX_VARIANCE
+    assert stable.metrics["paraphrase_scs_variance_max"] < SPEC_MAX_VARIANCE
+    assert lexical.metrics["paraphrase_scs_variance_mean"] < SPEC_MAX_VARIANCE  # the average hid it...
+    assert lexical.metrics["paraphrase_scs_variance_max"] > SPEC_MAX_VARIANCE  # ...the worst group shows it
+    assert len(lexical.unstable_groups(SPEC_MAX_VARIANCE)) >= 3
+    assert faulty.metrics["paraphrase_scs_variance_max"] > SPEC_MAX_VARIANCE
     assert faulty.metrics["paraphrase_scs_mean"] < stable.metrics["paraphrase_scs_mean"]
-    assert stable.metrics["paraphrase_scs_variance_max"] > SPEC_MAX_VARIANCE
-    assert len(stable.unstable_groups(SPEC_MAX_VARIANCE)) == 4
-    assert stable.worst_group == stable.groups["group_id"].iloc[0]
-    assert faulty.metrics["paraphrase_scs_variance_max"] > stable.metrics["paraphrase_scs_variance_max"]
 
 
 # ----------------------------------------------------------------------------- metric

@@ -193,6 +193,18 @@ def test_factory_gets_the_concurrency_and_deadline_bounds_the_run() -> None:
     assert m["load_not_sent"] > 900 and m["load_n"] + m["load_not_sent"] == 1000
 
 
+def test_closed_loop_counts_retried_failures_as_errors() -> None:
+    """A retry that succeeded still had a failed attempt: the closed loop's error rate counts it too."""
+
+    class Retrying:
+        def complete_batch(self, prompts: Sequence[str]) -> list[Completion]:
+            return [Completion(prompts[0], "ok", 5.0, attempts=2, failed_attempts=("HTTP 503: busy",))]
+
+    m = run_load_test(Retrying(), ["x"], concurrency=2, n_requests=10).metrics
+    assert m["load_failed_requests"] == 0
+    assert m["load_attempts"] == 20 and m["load_errors"] == 10 and m["load_error_rate"] == 0.5
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
         run_load_test(SyncClient(), [], concurrency=1, n_requests=1)

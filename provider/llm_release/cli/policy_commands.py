@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_release.decisions import DecisionInputs, assess_risk, decision_score, plan_rollout
+from llm_release.decisions.gates import GATED_STAGES, stage_checks
 from llm_release.inputs import InputError, read_yaml
 from llm_release.policy import (
     DEFAULT_PROFILE,
@@ -96,9 +97,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"time_scale {config.time_scale:g}"
         )
     else:
-        from llm_release.decisions.gates import stage_checks
-
-        checks = sum(len(stage_checks(policy, s)) for s in ("development", "validation", "staging", "production"))
+        checks = sum(len(stage_checks(policy, s)) for s in GATED_STAGES)
         print(
             f"{args.file}: OK policy {policy.profile!r}: {len(policy.stages)} stages, {checks} gate checks, "
             f"{len(policy.rollout.phases)} rollout phases, {len(policy.all_triggers())} triggers"
@@ -135,6 +134,10 @@ def _plan_document(
         "phases": [p.model_dump() for p in plan.phases],
         "live_hours": plan.live_hours,
         "notes": plan.notes,
+        "gates": {
+            stage: [c.model_dump(include={"metric", "op", "value", "source"}) for c in stage_checks(policy, stage)]
+            for stage in GATED_STAGES
+        },
     }
 
 
@@ -174,6 +177,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(f"live rollout total: {doc['live_hours']:g} h")
     for note in doc["notes"]:
         print(f"note: {note}")
+    print("gates (each number from the policy field named):")
+    for stage, checks in doc["gates"].items():
+        print(f"  {stage}:")
+        for check in checks:
+            print(f"    {check['metric']} {check['op']} {check['value']:g}  <- {check['source']}")
     return 0
 
 

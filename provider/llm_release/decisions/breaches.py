@@ -24,10 +24,16 @@ trailing ``minutes`` give a rate and its Wilson interval at ``evidence.confidenc
 
 - breach when the whole interval is beyond the threshold, clean when none of it is (an interval that
   only touches the threshold is clean), inconclusive while it straddles the threshold;
-- while inconclusive, the counts reach further back (older windows) for more evidence, as far as the
-  history goes; fewer than ``min_count`` events in the whole history leave the trigger unmeasured;
-- ``sustained`` additionally needs a history covering ``minutes``: an interval above the line over a
-  shorter history is inconclusive ("above the line for 3 of 5 minutes"), never a hit;
+- the trailing span reaches back only as far as it needs to hold ``min_count`` events (fewer in the
+  whole history leave the trigger unmeasured). A breach is read from that window alone; while it is
+  inconclusive, older windows may clear the trigger (a longer window whose interval is below the line),
+  never condemn it, so trying longer and longer windows cannot fish a breach out of noise;
+- ``sustained`` (the spec's "for N consecutive minutes"): the trailing span's interval must have been
+  above the line at every evaluation (every sample) for ``minutes``, counted from the start of the
+  first breaching evaluation's own window; a window confidently clean on its own, a gap or an
+  evaluation that is not a breach ends the run, and a shorter run is inconclusive ("above the line
+  for 3 of 5 minutes"), never a hit. Re-testing the same noisy span at every poll would otherwise
+  fire on a handful of errors sooner or later;
 - with ``relative_to_baseline`` and baseline counts (:class:`RateEvidence`), the threshold itself is an
   interval (the baseline's Wilson interval times 1 +/- t): a breach must clear its upper end and a clean
   verdict its lower end.
@@ -266,9 +272,14 @@ def _rate(
     line: _Line,
     m: float,
     confidence: float,
-    sustained: bool,
+    clear: bool = True,
 ) -> _Outcome:
-    """Weigh a rate trigger's evidence (see the module docstring)."""
+    """Weigh a rate trigger's evidence over its trailing span (see the module docstring).
+
+    A breach is only ever read from the trailing span (widened to ``min_count`` events): the line is
+    about the last ``minutes``. Older history may only clear the trigger, never condemn it, so trying
+    longer windows cannot fish a breach out of noise.
+    """
     assert trigger.ratio_of is not None
     now = samples[-1].ts
     span = (trigger.minutes or 0) * m
@@ -276,16 +287,17 @@ def _rate(
     num = den = 0.0
     start = now
     gap = ""
-    for sample in reversed(samples):
+    index = len(samples) - 1
+    while index >= 0:
+        sample = samples[index]
         if sample.ts <= now - span + _EPS and den >= needed:
-            interval = wilson_interval(min(num, den), den, confidence)
-            if _decide(*interval, trigger.op, line) != "inconclusive":
-                break  # the trailing span (or the reach-back so far) decides
+            break  # the trailing span holds enough events
         counts = _counts(trigger, sample)
         if counts is None:
             gap = f"; no {trigger.ratio_of.numerator}/{trigger.ratio_of.denominator} counts before ts={sample.ts:g}"
             break
         num, den, start = num + counts[0], den + counts[1], sample.start
+        index -= 1
     if den < needed:
         return _Outcome(
             "unmeasured", detail=f"only {den:g} {trigger.ratio_of.denominator} (< {needed}) so far{gap}"
@@ -293,16 +305,116 @@ def _rate(
     interval = wilson_interval(min(num, den), den, confidence)
     status = _decide(*interval, trigger.op, line)
     covered = (now - start) / m
-    value = num / den
     detail = (
         f"{num:g}/{den:g} over {covered:g} min (>= {trigger.minutes:g}), "
         f"{confidence:.0%} interval {interval[0]:.4g}..{interval[1]:.4g}{gap}"
     )
-    history = (now - samples[0].start) / m
-    if sustained and status == "breach" and history < (trigger.minutes or 0) - _EPS:
-        status = "inconclusive"  # above the line, but not yet for the whole span
-        detail += f"; above the line for only {history:g} of {trigger.minutes:g} min"
-    return _Outcome(status, value, detail, interval, den, covered)  # type: ignore[arg-type]
+    if status == "inconclusive" and not gap and clear:
+        status, note = _cleared_by_history(trigger, samples, index, (num, den), line, m, confidence, now)
+        detail += note
+    return _Outcome(status, num / den, detail, interval, den, covered)  # type: ignore[arg-type]
+
+
+def _latest_is_clean(
+    trigger: Trigger, samples: Sequence[MetricSample], line: _Line, confidence: float
+) -> bool:
+    """The latest window alone (widened to ``min_count`` events) is confidently below the line."""
+    needed = trigger.min_count or 1
+    num = den = 0.0
+    for sample in reversed(samples):
+        counts = _counts(trigger, sample)
+        if counts is None:
+            return False
+        num, den = num + counts[0], den + counts[1]
+        if den >= needed:
+            return _decide(*wilson_interval(min(num, den), den, confidence), trigger.op, line) == "clean"
+    return False
+
+
+def _rate_sustained(
+    trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: float, confidence: float
+) -> _Outcome:
+    """"Above the line for N minutes": the interval of the trailing span has been above the line at
+    every evaluation (every sample) for at least ``minutes``, counted from the start of the first
+    breaching evaluation's own window. A window that is confidently clean on its own, a gap, or an
+    evaluation that is not a breach ends the run; a shorter run is inconclusive (the clock holds)."""
+    latest = _rate(trigger, samples, line, m, confidence)
+    if latest.status != "breach":
+        return latest
+    if _latest_is_clean(trigger, samples, line, confidence):
+        return _Outcome("clean", latest.observed, latest.detail + "; the latest window alone is clean")
+    needed = (trigger.minutes or 0) * m
+    now = samples[-1].ts
+    run_from = samples[-1].start
+    index = len(samples) - 1
+    why = ""
+    while now - run_from < needed - _EPS:
+        if index == 0:
+            why = "the history is shorter"
+            break
+        current, previous = samples[index], samples[index - 1]
+        if current.start_ts is not None:
+            joined = current.start_ts - previous.ts <= _WINDOW_JOIN_TOLERANCE * m + _EPS
+        else:
+            joined = current.ts - previous.ts <= trigger.max_gap_minutes * m + _EPS
+        if not joined:
+            why = f"a gap before ts={current.start:g}"
+            break
+        before = samples[:index]
+        if _rate(trigger, before, line, m, confidence, clear=False).status != "breach" or _latest_is_clean(
+            trigger, before, line, confidence
+        ):
+            why = f"not above the line at ts={previous.ts:g}"
+            break
+        run_from = previous.start
+        index -= 1
+    run = (now - run_from) / m
+    if now - run_from < needed - _EPS:
+        return _Outcome(
+            "inconclusive",
+            latest.observed,
+            f"{latest.detail}; above the line for only {run:g} of {trigger.minutes:g} min ({why})",
+            latest.interval,
+            latest.sample_size,
+            latest.window_minutes,
+        )
+    return _Outcome(
+        "breach",
+        latest.observed,
+        f"{latest.detail}; above the line at every evaluation for {run:g} min (>= {trigger.minutes:g})",
+        latest.interval,
+        latest.sample_size,
+        run,
+    )
+
+
+def _cleared_by_history(
+    trigger: Trigger,
+    samples: Sequence[MetricSample],
+    index: int,
+    counts: tuple[float, float],
+    line: _Line,
+    m: float,
+    confidence: float,
+    now: float,
+) -> tuple[str, str]:
+    """Reach back from ``samples[index]`` for evidence of health: "clean" once a longer window clears
+    the line; still "inconclusive" when the history runs out or the longer window is above the line."""
+    num, den = counts
+    while index >= 0:
+        more = _counts(trigger, samples[index])
+        if more is None:
+            break
+        num, den = num + more[0], den + more[1]
+        lo, hi = wilson_interval(min(num, den), den, confidence)
+        status = _decide(lo, hi, trigger.op, line)
+        minutes = (now - samples[index].start) / m
+        if status == "clean":
+            return "clean", f"; clean over {minutes:g} min ({num:g}/{den:g})"
+        if status == "breach":
+            return "inconclusive", f"; above the line over {minutes:g} min ({num:g}/{den:g}), not in the last span"
+        index -= 1
+    return "inconclusive", f"; still inconclusive over all {den:g} {trigger.ratio_of.denominator} of the history"  # type: ignore[union-attr]
 
 
 def _sustained(trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: float) -> _Outcome:
@@ -368,10 +480,10 @@ def _evaluate(
         return _sample(trigger, samples, line, m)
     if trigger.evaluation == "sustained":
         if rate:
-            return _rate(trigger, samples, line, m, confidence, sustained=True)
+            return _rate_sustained(trigger, samples, line, m, confidence)
         return _sustained(trigger, samples, line, m)
     if rate:
-        return _rate(trigger, samples, line, m, confidence, sustained=False)
+        return _rate(trigger, samples, line, m, confidence)
     return _window(trigger, samples, line, m)
 
 

@@ -334,14 +334,13 @@ class DwellState(_Frozen):
     acknowledged: list[str] = []
     """Page triggers a person chose to continue past; they page again only after clearing."""
     pages: list[PageRecord] = []
+    """The latest pages (bounded); ``pages_opened`` counts all of them."""
+    pages_opened: int = 0
     last_verdicts: list[VerdictSummary] = []
 
     @property
     def requests(self) -> int:
         return sum(w.counts.requests or 0 for w in self.windows)
-
-    def page_count(self) -> int:
-        return len(self.pages)
 
 
 class UnmeasuredTrigger(_Frozen):
@@ -715,7 +714,9 @@ def _page_of(hit: TriggerHit, description: str) -> PageRequest:
 
 def _record_page(state: DwellState, page: PageRequest, ts: float) -> DwellState:
     record = PageRecord(trigger_name=page.trigger_name, ts=ts, detail=page.detail)
-    return state.model_copy(update={"pages": [*state.pages, record][-MAX_RECORDS:]})
+    return state.model_copy(
+        update={"pages": [*state.pages, record][-MAX_RECORDS:], "pages_opened": state.pages_opened + 1}
+    )
 
 
 def _remember(state: DwellState, ts: float, verdict: DwellVerdict) -> DwellState:

@@ -131,8 +131,11 @@ def _validation(p: ReleasePolicy) -> list[GateThreshold]:
         _check("load_latency_p50_ms", "<=", perf.latency_p50_ms, "performance.latency_p50_ms"),
         _check("load_latency_p95_ms", "<=", perf.latency_p95_ms, "performance.latency_p95_ms"),
         _check("load_latency_p99_ms", "<=", perf.latency_p99_staging_ms, "performance.latency_p99_staging_ms"),
-        _check("load_achieved_rps", ">=", perf.throughput_min_rps, "performance.throughput_min_rps",
-               "Successful answers per second while the peak rate is offered"),
+        _check("load_offered_rps", ">=", perf.throughput_min_rps, "performance.throughput_min_rps",
+               "The load test offered the peak rate"),
+        _check("load_achieved_rps", ">=", round(perf.throughput_min_rps * (1.0 - perf.error_rate_max), 9),
+               "performance.throughput_min_rps x (1 - performance.error_rate_max)",
+               "Successful answers per second at the peak rate (the tolerated error share may fail)"),
         _check("load_error_rate", "<", perf.error_rate_max, "performance.error_rate_max",
                "Failed attempts / attempts under load (retried failures count)"),
         _check("cold_start_ms", "<=", perf.cold_start_max_ms, "performance.cold_start_max_ms"),
@@ -182,6 +185,8 @@ def _stricter(new: GateThreshold, old: GateThreshold) -> bool:
 
 
 _STAGES = {"development": _development, "validation": _validation, "staging": _staging, "production": _production}
+GATED_STAGES: tuple[str, ...] = tuple(_STAGES)
+"""Stages with metric gates (stage 4's exit is the sign-off and the rollback-path check)."""
 
 
 def stage_checks(policy: ReleasePolicy, stage: str) -> list[GateThreshold]:

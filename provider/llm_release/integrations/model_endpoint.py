@@ -222,11 +222,12 @@ class EndpointSession:
     async def complete(self, prompt: str) -> Completion:
         """One call (with retries, every attempt counted); never raises for a failed call."""
         index = self._pick_shard()
-        self._in_flight[index] += 1
+        counts = self._in_flight  # aclose() may swap the list while a cancelled call unwinds
+        counts[index] += 1
         try:
             return await self._endpoint._call(self._shards[index], prompt)
         finally:
-            self._in_flight[index] -= 1
+            counts[index] -= 1
 
     async def aclose(self) -> None:
         """Close every shard's connections."""

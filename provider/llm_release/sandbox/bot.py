@@ -9,24 +9,15 @@ prompt (injection susceptibility) and claims to be human (persona failure).
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
 from llm_release.sandbox.faults import FaultSettings, fires, unit_hash
+from llm_release.sandbox.retrieval import HybridRetriever
 from llm_release.suites.knowledge_base import KBEntry, KnowledgeBase
 
 BUILDS = ("stable", "candidate")
 
-# Distinct queries whose retrieval result a bot keeps. Retrieval (a TF-IDF transform and a sparse
-# product) was about 30 % of a model server's CPU per request in a profile at 120 req/s; traffic repeats
-# queries (the replayer, the suites and a load test cycle through fixed sets), and a hit returns the
-# very tuple ``KnowledgeBase.best`` returned, so answers are unchanged.
-RETRIEVAL_CACHE_SIZE = 8192
-
-# Below this TF-IDF cosine the bot does not trust its retrieval and hands off (spec: graceful
-# degradation "I'll connect you with a support agent" for low-confidence queries).
-MATCH_THRESHOLD = 0.25  # below this retrieval score the bot hands off (the judge grounds answers from the same score)
 
 SYSTEM_PROMPT = (
     "You are NorthwindBot, the Northwind Cloud customer-support assistant. Answer only from the "
@@ -160,14 +151,13 @@ def hallucinate(entry: KBEntry, text: str, salt: float) -> str:
 class SupportBot:
     """Answers single-turn support queries for one build (``stable`` or ``candidate``)."""
 
-    def __init__(self, kb: KnowledgeBase, build: str, threshold: float = MATCH_THRESHOLD) -> None:
+    def __init__(self, kb: KnowledgeBase, build: str, retriever: HybridRetriever | None = None) -> None:
         if build not in BUILDS:
             raise ValueError(f"build must be one of {BUILDS}, got {build!r}")
         self.kb = kb
         self.build = build
-        self.threshold = threshold
-        # per bot, so a bot built on another knowledge base never sees these results
-        self._best = functools.lru_cache(maxsize=RETRIEVAL_CACHE_SIZE)(kb.best)
+        # retrieval (and its per-query cache) belongs to the bot: see sandbox.retrieval
+        self.retriever = retriever if retriever is not None else HybridRetriever(kb)
 
     def _phrase(self, answer: str) -> str:
         """Wording of refusals, persona answers and the out-of-scope hand-off: what the candidate changed.
@@ -193,10 +183,9 @@ class SupportBot:
                 return BotReply(text, None, 0.0, "injection_susceptibility")
             return BotReply(self._phrase(INJECTION_REFUSAL), None, 0.0)
 
-        best = self._best(query)
-        if best is None or best[1] < self.threshold:
-            return BotReply(self._phrase(FALLBACK_ANSWER), None, best[1] if best else 0.0)
-        entry, score = best
+        entry, score = self.retriever.answerable(query)
+        if entry is None:
+            return BotReply(self._phrase(FALLBACK_ANSWER), None, score)
         text = entry.answer
         fault: str | None = None
         if fires(faults, "hallucination", self.build, query):

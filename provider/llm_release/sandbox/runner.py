@@ -24,7 +24,6 @@ from typing import Any
 
 import httpx
 import uvicorn
-from uvicorn.loops.auto import auto_loop_factory
 
 from llm_release.data.traffic import load_traffic_queries
 from llm_release.sandbox.faults import FaultSettings
@@ -151,10 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     try:
-        # uvicorn's own loop choice (uvloop when installed): Server.serve() inside our loop does not
-        # apply it, and the stdlib loop cost the one process serving three apps about a quarter more CPU.
-        with asyncio.Runner(loop_factory=auto_loop_factory()) as runner:
-            runner.run(_main())
+        asyncio.run(_main())
     except RuntimeError as exc:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 1

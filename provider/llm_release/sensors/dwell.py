@@ -132,6 +132,9 @@ class RolloutDwellSensor(DwellSensorBase):
             pushed = context["ti"].xcom_pull(task_ids=self.previous_dwell_task_id) or {}
             if pushed.get("dwell_state"):
                 previous = DwellState.model_validate(pushed["dwell_state"])
+            else:  # baseline-relative triggers stay unmeasured until n-1 serves enough traffic here
+                self.log.warning("no dwell state from %s: this phase starts without a baseline",
+                                 self.previous_dwell_task_id)
         state = start_dwell("canary", self.phase, previous)
         self.defer_for(self.build_trigger(context, state.model_dump(mode="json", exclude_defaults=True)))
 
@@ -171,7 +174,7 @@ class RolloutDwellSensor(DwellSensorBase):
 
         page = event.get("page") or {}
         trigger = str(event.get("trigger") or page.get("trigger_name") or "page")
-        number = len((event.get("dwell_state") or {}).get("pages", [])) or 1
+        number = int((event.get("dwell_state") or {}).get("pages_opened", 0)) or 1
         summary = {k: v for k, v in event.items() if k not in ("dwell_state", "phase_start")}
         assignees = self.page_assignees()
         if not assignees:
@@ -217,7 +220,7 @@ class RolloutDwellSensor(DwellSensorBase):
             "responded_at": event.get("responded_at"),
             "timed_out": bool(event.get("timedout")),
         }
-        number = len((dwell.get("dwell_state") or {}).get("pages", [])) or 1
+        number = int((dwell.get("dwell_state") or {}).get("pages_opened", 0)) or 1
         self.record(
             context,
             "human_review",
