@@ -174,7 +174,7 @@ def test_endpoint_timeout_and_connection_refused(server):
     slow = OpenAIChatEndpoint(server, api_key=API_KEY, timeout_s=0.2, max_retries=1, backoff_s=0.01)
     start = time.monotonic()
     [c] = slow.complete_batch(["slow one"])
-    assert c.text is None and c.error.startswith("timeout calling")
+    assert c.text is None and c.error.startswith("timeout after 0.2 s")
     assert time.monotonic() - start < 1.5
 
     dead_url = f"http://127.0.0.1:{free_port()}"

@@ -81,10 +81,10 @@ def test_validate_misspelt_key(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_validate_wrong_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path, config(live_sample_min="many", policy={"decision_engine": {"scs_target": "high"}}))
+    path = write(tmp_path, config(max_hold_factor="many", policy={"decision_engine": {"scs_target": "high"}}))
     assert run(["validate", str(path)]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
-    assert any(line.startswith(f"{path}: live_sample_min: Input should be a valid integer") for line in lines)
+    assert any(line.startswith(f"{path}: max_hold_factor: Input should be a valid number") for line in lines)
     assert any(
         line.startswith(f"{path}: policy.decision_engine.scs_target: Input should be a valid number")
         for line in lines

@@ -54,7 +54,7 @@ BASE = WindowCounts(requests=2000, errors=2, p50_ms=300.0, p99_ms=900.0, policy_
 GOOD = [JudgedAnswer(score=0.9, hallucinated=False)] * 2
 
 
-def with_quality(state: DwellState, ts: float, scs: float = 0.9, judged: int = 60) -> DwellState:
+def with_quality(state: DwellState, ts: float, scs: float = 0.9, judged: int = 120) -> DwellState:
     """A state whose latest hourly quality sample closed at ``ts``."""
     sample = QualitySample(opened_ts=ts - 3600, closed_ts=ts, judged=judged, score_sum=scs * judged)
     quality = LiveQualityState(

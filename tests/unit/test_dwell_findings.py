@@ -60,7 +60,7 @@ BASE = WindowCounts(requests=2000, errors=2, p50_ms=300.0, p99_ms=900.0, policy_
 
 
 def ready(phase: str = "canary_tier_2", closed_at: float = 0.0, scs: float = 0.9) -> DwellState:
-    sample = QualitySample(opened_ts=closed_at - 3600, closed_ts=closed_at, judged=60, score_sum=scs * 60)
+    sample = QualitySample(opened_ts=closed_at - 3600, closed_ts=closed_at, judged=120, score_sum=scs * 120)
     quality = LiveQualityState(closed=[sample], open=QualitySample(opened_ts=closed_at))
     return start_dwell("canary", phase).model_copy(update={"quality": quality})
 

@@ -155,3 +155,21 @@ def test_score_is_bounded_and_consistent_for_arbitrary_text(
         assert verdict.score >= CORRECT_THRESHOLD and not verdict.hallucinated
     if verdict.hallucinated:
         assert not verdict.correct
+
+
+def test_live_judge_grounds_on_the_entry_query_and_response_both_point_to() -> None:
+    """A correct answer from the query's second-nearest entry is not "hallucinated" (it was, when the
+    judge grounded on its own nearest entry only); an answer from an entry the query does not point to
+    is still judged against the query's nearest entry, and its numbers are unsupported there."""
+    from llm_release.suites.judge import ReferenceJudge
+    from llm_release.suites.knowledge_base import KnowledgeBase
+
+    kb = KnowledgeBase.load()
+    judge = ReferenceJudge(kb)
+    query = "Your outage lost us $10,000 in sales. Are you liable for that?"
+    nearest = [entry.id for entry, _ in kb.search(query, k=3)]
+    assert nearest[0] != "legal-liability-terms" and "legal-liability-terms" in nearest
+    right = judge.judge(query, kb.get("legal-liability-terms").answer)
+    assert not right.hallucinated and right.grounding_kb_id == "legal-liability-terms"
+    wrong = judge.judge(query, kb.get("billing-plan-prices").answer)
+    assert wrong.hallucinated and wrong.grounding_kb_id == nearest[0]

@@ -243,12 +243,26 @@ def _instant(trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: 
     return _CLEAN
 
 
-def _sample(trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: float) -> _Outcome:
+def _sample(
+    trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: float, confidence: float
+) -> _Outcome:
+    """The latest sample carrying the metric; a rate with its counts (``ratio_of``) is weighed by its
+    Wilson interval like any rate (one hallucination among a dozen judged answers is not "8 %")."""
     sample = _latest_with(samples, trigger.metric)
     if sample is None:
         return _Outcome("unmeasured", detail="no sample has a value")
     value = _value(sample, trigger.metric)
     assert value is not None
+    counts = _counts(trigger, sample) if trigger.ratio_of is not None else None
+    if counts is not None and counts[1] > 0:
+        num, den = counts
+        interval = wilson_interval(min(num, den), den, confidence)
+        status = _decide(*interval, trigger.op, line)
+        detail = (
+            f"{num:g}/{den:g} in the sample at ts={sample.ts:g}, "
+            f"{confidence:.0%} interval {interval[0]:.4g}..{interval[1]:.4g}"
+        )
+        return _Outcome(status, num / den, detail, interval, den)  # type: ignore[arg-type]
     if compare(value, trigger.op, line.point):
         return _Outcome("breach", value, f"sample at ts={sample.ts:g}")
     return _CLEAN
@@ -477,7 +491,7 @@ def _evaluate(
     if trigger.evaluation == "instant":
         return _instant(trigger, samples, line, m)
     if trigger.evaluation == "sample":
-        return _sample(trigger, samples, line, m)
+        return _sample(trigger, samples, line, m, confidence)
     if trigger.evaluation == "sustained":
         if rate:
             return _rate_sustained(trigger, samples, line, m, confidence)

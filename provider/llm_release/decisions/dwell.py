@@ -50,7 +50,8 @@ from llm_release.decisions.breaches import (
     classify_breaches,
     wilson_interval,
 )
-from llm_release.policy import LiveEvidencePolicy, ReleasePolicy, Trigger
+from llm_release.decisions.monitoring import MonitoringAlert, monitoring_report
+from llm_release.policy import LiveEvidencePolicy, MonitoringPolicy, ReleasePolicy, Trigger
 
 DwellMode = Literal["canary", "shadow"]
 DwellAction = Literal["advance", "hold", "pause", "rollback", "page", "done", "failed"]
@@ -147,6 +148,8 @@ class DwellPolicy(_Frozen):
     rollback_triggers: list[Trigger] = []
     manual_rollback_triggers: list[Trigger] = []
     evidence: LiveEvidencePolicy = LiveEvidencePolicy()
+    monitoring: MonitoringPolicy | None = None
+    """Section 6's alert and critical lines: who hears about a metric, not what the rollout does."""
 
     @classmethod
     def of(cls, policy: ReleasePolicy | DwellPolicy) -> DwellPolicy:
@@ -157,6 +160,7 @@ class DwellPolicy(_Frozen):
             rollback_triggers=policy.rollback_triggers,
             manual_rollback_triggers=policy.manual_rollback_triggers,
             evidence=policy.rollout.evidence,
+            monitoring=policy.monitoring,
         )
 
     def triggers(self, phase: str | None = None) -> list[Trigger]:
@@ -233,7 +237,12 @@ class LiveQualityState(_Frozen):
         return [
             MetricSample(
                 ts=s.closed_ts if s.closed_ts is not None else s.opened_ts,
-                metrics={"scs": s.scs, "hallucination_rate": s.hallucination_rate, "judged": float(s.judged)},
+                metrics={
+                    "scs": s.scs,
+                    "hallucination_rate": s.hallucination_rate,
+                    "judged": float(s.judged),
+                    "hallucinated": float(s.hallucinated),
+                },
             )
             for s in self.closed
         ]
@@ -337,6 +346,8 @@ class DwellState(_Frozen):
     """The latest pages (bounded); ``pages_opened`` counts all of them."""
     pages_opened: int = 0
     last_verdicts: list[VerdictSummary] = []
+    alerts: list[MonitoringAlert] = []
+    """Monitoring lines crossed in this phase, the first time per metric and level (bounded)."""
 
     @property
     def requests(self) -> int:
@@ -373,6 +384,8 @@ class DwellVerdict(_Frozen):
     """The trigger that ended the phase (rollback) or asks a person (page)."""
     page: PageRequest | None = None
     reasons: list[str] = []
+    alerts: list[MonitoringAlert] = []
+    """Monitoring lines first crossed at this poll (notify: alert -> release channel, critical -> roles)."""
 
 
 # --- the step ----------------------------------------------------------------------------------
@@ -551,7 +564,9 @@ def _canary(
     state = state.model_copy(update={"clean_seconds": clean, "acknowledged": acknowledged})
 
     shortfalls = _shortfalls(state, rules)
+    state, alerts = _monitor(state, rules)
     common = {
+        "alerts": alerts,
         "clock_advanced": advanced,
         "hits": verdict.hits,
         "inconclusive": verdict.inconclusive,
@@ -597,6 +612,34 @@ def _canary(
         action: DwellAction = "advance" if advanced else "pause" if pauses else "hold"
         result = DwellVerdict(action=action, reasons=reasons, **common)
     return _remember(state, obs.ts, result), result
+
+
+def _monitor(state: DwellState, rules: DwellPolicy) -> tuple[DwellState, list[MonitoringAlert]]:
+    """Section 6 lines on the phase's evidence so far; new crossings are returned and remembered.
+
+    Rates computed from counts are compared by the bound of their Wilson interval nearest the healthy
+    side, so a handful of requests cannot raise an alert; the hourly quality sample by its value.
+    """
+    if rules.monitoring is None:
+        return state, []
+    metrics = phase_metrics(state, rules.evidence.confidence)
+    observed: dict[str, object] = {
+        "scs": state.quality.latest["scs"],
+        "hallucination_rate": state.quality.latest["hallucination_rate"],
+        "p50_ms": metrics["p50_ms"],
+        "p99_ms": metrics["p99_ms"],
+        "policy_violation_rate": metrics["policy_violation_rate"],
+    }
+    for name in ("error_rate", "escalation_rate"):
+        interval = metrics.get(f"{name}_interval")
+        observed[name] = interval[0] if isinstance(interval, list) else None
+    baseline = {"escalation_rate": metrics["baseline_escalation_rate"]}
+    report = monitoring_report(rules.monitoring, observed, baseline)
+    seen = {(a.metric, a.level) for a in state.alerts}
+    new = [a for a in report.alerts if (a.metric, a.level) not in seen]
+    if not new:
+        return state, []
+    return state.model_copy(update={"alerts": [*state.alerts, *new][-MAX_RECORDS:]}), new
 
 
 def _append_window(windows: Sequence[Window], new: Window) -> list[Window]:

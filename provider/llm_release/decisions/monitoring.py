@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from llm_release.decisions._numbers import as_finite
-from llm_release.policy import MonitoredMetric, ReleasePolicy
+from llm_release.policy import MonitoredMetric, MonitoringPolicy
 
 
 class MonitoringAlert(BaseModel):
@@ -38,7 +38,7 @@ class MonitoringReport(BaseModel):
 
 
 def _line(entry: MonitoredMetric, level: str, baseline: float | None) -> float | None:
-    value = float(getattr(entry, level))
+    value = float(entry.alert if level == "alert" else entry.critical)
     if not entry.relative_to_baseline:
         return value
     if baseline is None:
@@ -52,7 +52,7 @@ def _past(entry: MonitoredMetric, observed: float, line: float) -> bool:
 
 
 def monitoring_report(
-    policy: ReleasePolicy, observed: Mapping[str, object], baseline: Mapping[str, object] | None = None
+    monitoring: MonitoringPolicy, observed: Mapping[str, object], baseline: Mapping[str, object] | None = None
 ) -> MonitoringReport:
     """Compare ``observed`` live metrics with every monitored metric's alert and critical lines.
 
@@ -61,7 +61,7 @@ def monitoring_report(
     """
     alerts: list[MonitoringAlert] = []
     unmeasured: list[str] = []
-    entries = [*policy.monitoring.llm_metrics, *policy.monitoring.system_metrics]
+    entries = [*monitoring.llm_metrics, *monitoring.system_metrics]
     for entry in entries:
         value, _ = as_finite(observed.get(entry.metric))
         base, _ = as_finite((baseline or {}).get(entry.metric))

@@ -68,8 +68,6 @@ class ReleaseConfig(StrictModel):
     notifications: Notifications = Notifications()
     datasets: dict[Identifier, str] = {}
     """Optional overrides of shipped dataset paths, keyed by dataset name."""
-    live_sample_min: int = Field(default=50, ge=1)
-    """Fewest judged live responses an hourly quality sample needs before its SCS/hallucination count."""
     max_hold_factor: float = Field(default=3.0, ge=1.0)
     """A phase still held (paused) after dwell x this fails closed, which rolls the release back."""
     owner: str = "llm-release"

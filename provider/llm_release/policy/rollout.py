@@ -62,7 +62,7 @@ class LiveEvidencePolicy(StrictModel):
 
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     """Two-sided confidence of the Wilson interval around every live rate a trigger weighs."""
-    min_judged_per_sample: int = Field(default=50, ge=1)
+    min_judged_per_sample: int = Field(default=80, ge=1)
     """Fewest judged live answers an hourly quality sample (SCS, hallucination) needs to count."""
     max_sample_age_minutes: Positive = 90.0
     """A quality sample older than this is unmeasured (the hourly cadence plus slack), never reused."""

@@ -66,8 +66,8 @@ class Trigger(StrictModel):
             raise ValueError(f"evaluation {self.evaluation!r} needs minutes")
         if self.evaluation == "instant" and self.minutes is not None:
             raise ValueError("evaluation 'instant' takes no minutes")
-        if self.ratio_of is not None and self.evaluation not in ("window", "sustained"):
-            raise ValueError("ratio_of is only used by evaluations 'window' and 'sustained'")
+        if self.ratio_of is not None and self.evaluation == "instant":
+            raise ValueError("ratio_of is only used by evaluations 'window', 'sustained' and 'sample'")
         if self.min_count is not None and self.ratio_of is None:
             raise ValueError("min_count needs ratio_of (it counts the ratio's denominator)")
         if self.threshold is None and self.monitoring_line is None:

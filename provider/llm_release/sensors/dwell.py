@@ -144,6 +144,7 @@ class RolloutDwellSensor(DwellSensorBase):
         if event["status"] == "page":
             return self.page(context, event)
         self.record(context, "dwell_result", summary, stage="production", suffix=f"/{self.phase}")
+        self.report_alerts(context, event)
         self.log_json(f"Dwell {self.phase} ended: {event['status']}", summary)
         if event["status"] == "done":  # the next phase continues from ``dwell_state``
             return jsonable({k: v for k, v in event.items() if k != "phase_start"})
@@ -154,6 +155,27 @@ class RolloutDwellSensor(DwellSensorBase):
                 f"automatic rollback trigger '{trigger}' breached at {self.phase}: {event.get('reason')}"
             )
         raise AirflowFailException(f"phase {self.phase} did not complete: {event.get('reason')}")
+
+    def report_alerts(self, context: Any, event: dict[str, Any]) -> None:
+        """Section 6 monitoring lines the phase crossed: each goes to the audit trail first, then the
+        critical ones to ``monitoring.escalation.critical_notify_roles`` (a failing webhook is logged;
+        the record stands)."""
+        from llm_release.notifications.release import notify_release_event
+
+        alerts = (event.get("dwell_state") or {}).get("alerts") or []
+        if not alerts:
+            return
+        self.record(context, "monitoring_alert", {"phase": self.phase, "alerts": alerts}, stage="production",
+                    suffix=f"/{self.phase}")
+        critical = [a for a in alerts if a.get("level") == "critical"]
+        for alert in alerts:
+            self.log.warning("monitoring %s at %s: %s", alert.get("level"), self.phase, alert.get("detail"))
+        if critical:
+            details = {"trigger": "; ".join(str(a.get("detail")) for a in critical)}
+            try:
+                notify_release_event(self.config, "monitoring_critical", self.release(context), details, self.log)
+            except Exception as exc:
+                self.log.warning("critical monitoring notice not delivered: %s", exc)
 
     def push_breach(self, context: Any, trigger: str, reason: Any, event: dict[str, Any]) -> None:
         context["ti"].xcom_push(
@@ -184,9 +206,9 @@ class RolloutDwellSensor(DwellSensorBase):
                 f"{trigger} at {self.phase} needs a person, but no users are mapped to the roles {roles}"
             )
         rel = self.release(context)
-        self.record(  # the audit trail has no "page" kind (yet): a page is a human review being asked for
+        self.record(
             context,
-            "human_review",
+            "page",
             {"page": number, **summary},
             stage="production",
             suffix=f"/{self.phase}/page/{number}",
@@ -223,7 +245,7 @@ class RolloutDwellSensor(DwellSensorBase):
         number = int((dwell.get("dwell_state") or {}).get("pages_opened", 0)) or 1
         self.record(
             context,
-            "human_review",
+            "page_answer",
             {"page": number, "answer": answer},
             stage="production",
             actor=str(who.get("id", "unknown")),
