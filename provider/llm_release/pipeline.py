@@ -155,6 +155,8 @@ def build_release_dag(
             )
             adversarial = AdversarialSuiteOperator(task_id="adversarial", **common)
             bias = BiasAuditOperator(task_id="bias_audit", **common)
+            # The load test runs alone, after the other suites: requests from them on the same endpoint
+            # (and their CPU on a shared worker) would distort the latency and throughput it measures.
             load = LoadTestOperator(task_id="load_test", **common)
             paraphrase = ParaphraseSuiteOperator(task_id="paraphrase", **common)
             drift = DriftCheckOperator(task_id="drift", **common)
@@ -171,6 +173,7 @@ def build_release_dag(
                 continue_task_id=validated.task_id,
                 **common,
             )
+            chain_list([t for t in suites if t is not load], load)
             chain_list(suites, gate2)
             gate2 >> route_review >> [human_review, validated]
             human_review >> validated

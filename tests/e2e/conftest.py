@@ -6,7 +6,7 @@ import signal
 from collections.abc import Iterator
 
 import pytest
-from release_stack import MODEL, PASSWORDS, TIME_SCALE, USERS, Stack, _write_configs
+from release_stack import MODEL, PASSWORDS, REPLAY_RATE, TIME_SCALE, USERS, Stack, _write_configs
 
 from llm_release.localstack.airflow_client import AirflowClient, wait_until
 from llm_release.localstack.airflow_stack import AirflowStack, airflow_env, free_port
@@ -34,7 +34,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         gateway_port=ports.gateway,
         stable_port=ports.stable,
         candidate_port=ports.candidate,
-        replay_rate=30.0,
+        replay_rate=REPLAY_RATE,
     )
     sandbox.start()
     airflow: AirflowStack | None = None
@@ -60,7 +60,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "LLM_RELEASE_CONFIG_DIR": str(config_dir),
                 "LLM_RELEASE_HOME": str(home),
                 "LLM_RELEASE_TIME_SCALE": TIME_SCALE,
-                "LLM_RELEASE_LIVE_SAMPLE_MIN": "10",
+                # Compressed time sees a few hundredth of a real phase's traffic: the evidence a rate
+                # needs at the policy's 95 % would hold every canary past its limit. The test policy
+                # decides at 60 % and on 20 judged answers per (scaled) hour, and says so.
+                "LLM_RELEASE_LIVE_SAMPLE_MIN": "20",
+                "LLM_RELEASE_EVIDENCE_CONFIDENCE": "0.6",
+                "LLM_RELEASE_LOAD_TEST_SECONDS": "10",
                 "MLFLOW_TRACKING_URI": tracking_uri,
             },
         )

@@ -24,7 +24,8 @@ HUMAN_DELAY_S = 10.0
 
 
 def role_of(task_id: str) -> str:
-    """Which approver role an approval task belongs to (its name says so)."""
+    """Which approver role an approval task belongs to (its name says so). A page from a dwell sensor is
+    assigned to the critical-notification roles; the ML lead is one of them."""
     name = task_id.rsplit(".", 1)[-1]
     if name.startswith("approve_"):
         return name.removeprefix("approve_")
@@ -69,11 +70,14 @@ def drive_run(
     role_users: dict[str, str] | None = None,
     on_poll: Callable[[], None] | None = None,
     refused: list[tuple[str, str]] | None = None,
+    pages: list[dict[str, Any]] | None = None,
+    page_answer: str = "Continue",
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Trigger a run as admin, answer every approval it asks for as the role's user, wait for the end.
 
     With ``refused`` given, each approval is first answered by a user who is *not* assigned to it;
-    Airflow must refuse that (HTTP 403), and each refusal is appended to ``refused``.
+    Airflow must refuse that (HTTP 403), and each refusal is appended to ``refused``. A page (a dwell
+    sensor asking "Rollback" or "Continue") is answered with ``page_answer`` and appended to ``pages``.
     """
     users = {**ROLE_USERS, **(role_users or {})}
     admin = stack.client("admin")
@@ -97,6 +101,11 @@ def drive_run(
                 continue
             assert run_id_of(detail) == run_id
             user = users[role_of(task_id)]
+            if "Continue" in (detail.get("options") or []):  # a page: the evidence is in its body
+                stack.client(user).answer(dag_id, run_id, task_id, page_answer)
+                if pages is not None:
+                    pages.append({"task_id": task_id, "subject": detail.get("subject"), "answer": page_answer})
+                break
             if refused is not None:
                 outsider = next(u for u in ("dana", "carol", "bob", "alice") if u != user)
                 with pytest.raises(AirflowApiError, match="403"):
@@ -124,6 +133,7 @@ def test_a_good_candidate_is_released(stack: Stack) -> None:
     reset_sandbox(stack)
     version = new_candidate(stack, "good candidate")
     refused: list[tuple[str, str]] = []
+    pages: list[dict[str, Any]] = []
     result, answered = drive_run(
         stack,
         "release_support_llm",
@@ -133,7 +143,9 @@ def test_a_good_candidate_is_released(stack: Stack) -> None:
             "change_summary": "clearer refund wording",
         },
         refused=refused,
+        pages=pages,
     )
+    print(f"pages answered 'Continue' during the good release: {pages}")
     assert len(refused) == len(answered) > 0  # Airflow refused every unassigned user
     states = {t: ti["state"] for t, ti in result["tis"].items()}
     assert result["state"] == "success", states
