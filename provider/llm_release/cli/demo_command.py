@@ -21,7 +21,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=0.002,
         help="policy hours x 3600 x this = seconds (0.002: the 48 h plan in ~6 min)",
     )
-    parser.add_argument("--replay-rate", type=float, default=20.0, help="replayed queries per second")
+    parser.add_argument(
+        "--replay-rate", type=float, default=60.0,
+        help="replayed queries per second (the 2 %% canary sees 2 %% of them: evidence takes traffic)",
+    )
     parser.set_defaults(func=_run)
 
 

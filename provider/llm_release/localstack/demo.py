@@ -101,6 +101,12 @@ def run_demo(
                 **connections_env(ports),
                 "LLM_RELEASE_HOME": str(home),
                 "LLM_RELEASE_TIME_SCALE": str(time_scale),
+                # Compressed time: a canary phase sees a tiny share of a real phase's requests, so the
+                # demo decides rates at 80 % confidence on 40 judged answers per (scaled) hour; the
+                # shipped policy's 95 % / 80 stay the default everywhere else.
+                "LLM_RELEASE_EVIDENCE_CONFIDENCE": "0.8",
+                "LLM_RELEASE_LIVE_SAMPLE_MIN": "40",
+                "LLM_RELEASE_LOAD_TEST_SECONDS": "20",
                 "MLFLOW_TRACKING_URI": tracking_uri,
                 "LLM_RELEASE_MLFLOW_UI": f"http://127.0.0.1:{mlflow_port}",
             },
