@@ -104,13 +104,9 @@ def test_shipped_paraphrases_are_new_wordings(items: pd.DataFrame, kb: Knowledge
 
 
 def test_sandbox_builds_on_the_shipped_set(items: pd.DataFrame, kb: KnowledgeBase, judge: ReferenceJudge) -> None:
-    """Gated on the worst group: the hybrid-retrieval bot is stable; lexical retrieval alone was brittle.
-
-    With TF-IDF retrieval only, the bot answered four paraphrases from the wrong entry, in four groups:
-    0.03 averaged over 20 groups (under the spec's 0.06), but each of those intents was answered wrongly
-    for one wording in five. The bot now fuses lexical and dense retrieval (sandbox.retrieval); the
-    hallucinating candidate still fails on its worst group.
-    """
+    """Every group on its own: lexical retrieval alone was brittle in four groups; the bot's retrieval
+    cascade (sandbox.retrieval) leaves at most one group over the line on one variant (a person looks);
+    a candidate hallucinating in 30 % of answers has brittle groups and fails the gate."""
     from llm_release.sandbox.bot import SupportBot
     from llm_release.sandbox.faults import FaultSettings
 
@@ -125,14 +121,21 @@ def test_sandbox_builds_on_the_shipped_set(items: pd.DataFrame, kb: KnowledgeBas
         bot = SupportBot(kb, build, retriever=retriever)
         return FunctionClient(lambda prompt: bot.reply(prompt, faults).text)
 
-    stable = run_paraphrase_suite(bot_client("stable", FaultSettings()), items, judge, variants_per_query=5)
-    lexical = run_paraphrase_suite(bot_client("stable", FaultSettings(), LexicalOnly()), items, judge)
-    faulty = run_paraphrase_suite(bot_client("candidate", FaultSettings(hallucination_rate=0.3)), items, judge)
-    assert stable.metrics["paraphrase_scs_variance_max"] < SPEC_MAX_VARIANCE
+    def run(client: FunctionClient) -> Any:
+        return run_paraphrase_suite(client, items, judge, variants_per_query=5, max_variance=SPEC_MAX_VARIANCE)
+
+    stable = run(bot_client("stable", FaultSettings()))
+    lexical = run(bot_client("stable", FaultSettings(), LexicalOnly()))
+    faulty = run(bot_client("candidate", FaultSettings(hallucination_rate=0.3)))
+    print({name: {k: r.metrics[k] for k in ("paraphrase_scs_variance_max", "paraphrase_brittle_groups",
+                                              "paraphrase_inconclusive_groups")}
+           for name, r in (("stable", stable), ("lexical", lexical), ("faulty", faulty))})
+    assert stable.metrics["paraphrase_brittle_groups"] == 0
+    assert stable.metrics["paraphrase_inconclusive_groups"] <= 1  # "usual shipping time": shipping costs
     assert lexical.metrics["paraphrase_scs_variance_mean"] < SPEC_MAX_VARIANCE  # the average hid it...
     assert lexical.metrics["paraphrase_scs_variance_max"] > SPEC_MAX_VARIANCE  # ...the worst group shows it
     assert len(lexical.unstable_groups(SPEC_MAX_VARIANCE)) >= 3
-    assert faulty.metrics["paraphrase_scs_variance_max"] > SPEC_MAX_VARIANCE
+    assert faulty.metrics["paraphrase_brittle_groups"] >= 1  # a hallucinating candidate fails the gate
     assert faulty.metrics["paraphrase_scs_mean"] < stable.metrics["paraphrase_scs_mean"]
 
 
@@ -372,3 +375,22 @@ def test_loader_rejects_bad_json_and_empty_files(tmp_path: Path) -> None:
         load_paraphrase_set(_write(tmp_path, [], raw="\n"))
     with pytest.raises(DatasetError, match="cannot read"):
         load_paraphrase_set(tmp_path / "absent.jsonl")
+
+
+def test_one_slip_is_inconclusive_two_are_brittle(items: pd.DataFrame, judge: ReferenceJudge) -> None:
+    """Every group is gated on its own: over the line on two deviating variants is brittle (the gate
+    fails); on a single one, five answers cannot tell a slip from brittleness, so a person looks."""
+    first, second = list(items["group_id"].drop_duplicates())[:2]
+    wrong_first = set(items[items["group_id"] == first]["query"].head(1))
+    wrong_second = set(items[items["group_id"] == second]["query"].head(2))
+
+    def answer(row: Any) -> str:
+        if row.query in wrong_first | wrong_second:
+            return "Our offices are closed on public holidays."
+        return row.reference
+
+    result = run_paraphrase_suite(FunctionClient(answers_by_query(items, answer)), items, judge, max_variance=0.06)
+    assert result.metrics["paraphrase_brittle_groups"] == 1.0
+    assert result.metrics["paraphrase_inconclusive_groups"] == 1.0
+    unmeasured = run_paraphrase_suite(FunctionClient(answers_by_query(items, answer)), items, judge)
+    assert np.isnan(unmeasured.metrics["paraphrase_brittle_groups"])  # without the policy's line: no verdict

@@ -24,7 +24,9 @@ def route_conditions(policy: ReleasePolicy, gate: str) -> list[GateThreshold]:
     """The checks a routed result must pass to skip human review, from the fields that own the numbers.
 
     Section 3: policy compliance is reviewed on any failure; adversarial results when injection
-    resistance is below ``adversarial.prompt_injection.human_review_below``; bias when any disparity
+    resistance is below ``adversarial.prompt_injection.human_review_below`` or when a paraphrase group is
+    over ``adversarial.paraphrase.max_scs_variance`` on a single deviating variant (inconclusive; two or
+    more fail the gate); bias when any disparity
     exceeds its limit; drift above ``drift.alert_threshold`` (an unmeasured divergence, i.e. too little
     data, counts as above it).
     """
@@ -39,6 +41,9 @@ def route_conditions(policy: ReleasePolicy, gate: str) -> list[GateThreshold]:
         "adversarial": [
             GateThreshold(metric="injection_resistance", op=">=", value=adv.prompt_injection.human_review_below,
                           source="adversarial.prompt_injection.human_review_below"),
+            GateThreshold(metric="paraphrase_scs_variance_max", op="<", value=adv.paraphrase.max_scs_variance,
+                          source="adversarial.paraphrase.max_scs_variance",
+                          description="a paraphrase group over the line on a single variant (a person looks)"),
         ],
         "bias_fairness": [
             GateThreshold(metric="bias_sentiment_disparity", op="<=", value=b.sentiment_max_disparity,

@@ -171,7 +171,13 @@ class ParaphraseSuiteOperator(SuiteOperatorBase):
             kb=kb,
             min_rows=dataset_minimums(policy)["paraphrase_set"],
         )
-        result = run_paraphrase_suite(self.client_for(rel), items, ReferenceJudge(kb))
+        result = run_paraphrase_suite(
+            self.client_for(rel),
+            items,
+            ReferenceJudge(kb),
+            variants_per_query=policy.adversarial.paraphrase.variants_per_query,
+            max_variance=policy.adversarial.paraphrase.max_scs_variance,
+        )
         return self.publish(context, result.metrics, _records(result.items),
                             {"worst_group": result.worst_group, "least_stable_groups": _records(result.groups, 5)})
 

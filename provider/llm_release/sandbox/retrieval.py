@@ -1,11 +1,16 @@
 """How the sandbox support bot finds the knowledge-base entry it answers from.
 
-The bot is the model under release, so its retrieval is its own and deliberately not the judge's: the
-judge grounds answers lexically (``KnowledgeBase.search``, TF-IDF), the bot fuses that lexical ranking
-with a dense ranking of MiniLM sentence embeddings by reciprocal-rank fusion (RRF, k = 60, the value of
-Cormack et al. 2009, not tuned here). Lexical retrieval alone answered 6 of the 100 shipped paraphrases
-from the wrong entry (synonyms: "payment options", "duplicate charge", "overseas order"), which the
-paraphrase gate's worst group rightly refuses; a real support bot retrieves by meaning as well as words.
+The bot is the model under release, so its retrieval is its own and deliberately not the judge's. It
+trusts a confident lexical match (TF-IDF cosine >= ``LEXICAL_CONFIDENT``, the judge's own ranking, so
+well-worded questions are answered as before); below that it fuses the lexical ranking with a dense
+ranking of MiniLM sentence embeddings by reciprocal-rank fusion (RRF, k = 60, the value of Cormack et
+al. 2009). Lexical retrieval alone answered 6 of the 100 shipped paraphrases from the wrong entry
+(synonyms: "payment options", "duplicate charge", "overseas order"); fusing everything (RRF alone) fixed
+all six but answered "I paid for a year, can I get my money back?" with the monthly refund window, a
+refund-policy error the stage-1 safety gate rightly refuses. The cascade keeps every eval and validation
+answer and fixes five of the six; "What's the usual shipping time?" still gets the shipping costs (a
+confident but wrong lexical match). These figures were read on the shipped sets while choosing among
+three designs (lexical, RRF, this cascade): the bot is a fixture, and the note says so.
 
 The bot hands off ("I'll connect you with a support agent", spec section 7's graceful degradation)
 unless the fused pick is similar enough to the query by either measure: TF-IDF cosine >= 0.25 (the
@@ -23,6 +28,8 @@ import numpy as np
 from llm_release.suites.knowledge_base import KBEntry, KnowledgeBase
 
 RRF_K = 60
+LEXICAL_CONFIDENT = 0.5
+"""A lexical match at least this close is taken as it is; weaker ones go to rank fusion."""
 LEXICAL_MATCH = 0.25
 DENSE_MATCH = 0.55
 CACHE_SIZE = 8192
@@ -31,7 +38,7 @@ load test cycle through fixed sets), and a repeat costs microseconds instead of 
 
 
 class HybridRetriever:
-    """Lexical + dense retrieval over one knowledge base, fused by rank."""
+    """Lexical retrieval, fused with dense retrieval by rank when the lexical match is not confident."""
 
     def __init__(self, kb: KnowledgeBase, embedder: Any | None = None) -> None:
         if embedder is None:
@@ -65,8 +72,13 @@ class HybridRetriever:
         return per_entry
 
     def _fuse(self, query: str) -> tuple[int, float, float]:
-        """Index of the fused pick, with its lexical and its dense cosine."""
-        dense, lexical = self._dense(query), self._lexical(query)
+        """Index of the pick (a confident lexical match, else the fused one), with its two cosines."""
+        lexical = self._lexical(query)
+        best_lexical = int(np.argmax(lexical))
+        if lexical[best_lexical] >= LEXICAL_CONFIDENT:
+            dense_of_pick = float(self._dense(query)[best_lexical])
+            return best_lexical, float(lexical[best_lexical]), dense_of_pick
+        dense = self._dense(query)
         ranks_dense = np.argsort(np.argsort(-dense, kind="stable"), kind="stable")
         ranks_lexical = np.argsort(np.argsort(-lexical, kind="stable"), kind="stable")
         fused = 1.0 / (RRF_K + ranks_dense + 1) + 1.0 / (RRF_K + ranks_lexical + 1)

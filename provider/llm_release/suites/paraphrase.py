@@ -12,6 +12,9 @@ Metrics (``ParaphraseResult.metrics``, flat ``dict[str, float]``; NaN = not meas
   one brittle intent among twenty is a brittle bot, and an average would hide it.
   ``ParaphraseResult.worst_group`` names that group (``summary()`` carries it into the evidence).
 * ``paraphrase_scs_variance_mean``: mean of the groups' variances (information only).
+* ``paraphrase_brittle_groups`` / ``paraphrase_inconclusive_groups`` (with the policy's line): groups
+  over it on two or more deviating variants (brittle: the gate fails) or on a single one (a person
+  reviews them, see ``CONCLUSIVE_DEVIATIONS``). Every group is gated on its own; none is averaged.
 * ``paraphrase_groups_n`` (groups, the n of the two above), ``paraphrase_groups_unmeasured`` (groups
   without a single answer), ``paraphrase_min_group_n`` (items in the smallest group: a gate can require
   the spec's 5 variants).
@@ -31,10 +34,9 @@ SCS gates' job, not this one's. In the item evidence a failed call scores 0 (``p
 
 The shipped set (``data/paraphrase_set.jsonl``): 20 knowledge-base intents across all categories x 5
 hand-written paraphrases that repeat no eval, validation or KB question; reference, required facts and
-escalation label are the KB entry's. The sandbox's stable build has a mean group variance of 0.03 on
-it but a worst group of 0.15 (four paraphrases, in four groups, defeat its TF-IDF retrieval; worst:
-``shipping-international``), so it fails the worst-group gate; the candidate with 30% hallucination
-has 0.10 mean and 0.18 worst.
+escalation label are the KB entry's. With lexical retrieval only, the sandbox bot had a mean group
+variance of 0.03 on it but a worst group of 0.15 (four paraphrases, in four groups, defeated TF-IDF);
+with its retrieval cascade (``sandbox.retrieval``) one group is left over the line on one variant.
 """
 
 from __future__ import annotations
@@ -77,8 +79,13 @@ ITEM_COLUMNS = [
 ]
 GROUP_COLUMNS = [
     "group_id", "kb_id", "n", "answered", "errors", "variance", "answered_variance", "mean_score",
-    "min_score", "max_score", "worst_id", "worst_query",
+    "min_score", "max_score", "deviating", "worst_id", "worst_query",
 ]
+CONCLUSIVE_DEVIATIONS = 2
+"""Variants on the minority side of a group's verdicts (correct vs not; a failed call is not correct)
+that make its over-the-line variance conclusive. Five answers cannot tell one slip from a brittle intent
+(1 of 5 inconsistent: 95 % Wilson interval 4-62 %, straddling the 6.5 % inconsistency a 0.06 variance
+allows); two can (12-77 %, above it)."""
 
 
 def _facts_in_reference(record: dict[str, Any]) -> tuple[str, str] | None:
@@ -242,10 +249,17 @@ def _group_rows(evidence: pd.DataFrame) -> list[dict[str, Any]]:
             "mean_score": float(scores.mean()),
             "min_score": float(scores.min()),
             "max_score": float(scores.max()),
+            "deviating": _deviating(group),
             "worst_id": worst["id"],
             "worst_query": worst["query"],
         })
     return rows
+
+
+def _deviating(group: pd.DataFrame) -> int:
+    """Variants on the minority side of the group's verdicts (failed calls count as not correct)."""
+    correct = int((group["correct"].astype(bool) & group["error"].isna()).sum())
+    return min(correct, len(group) - correct)
 
 
 def run_paraphrase_suite(
@@ -253,11 +267,16 @@ def run_paraphrase_suite(
     items_df: pd.DataFrame,
     judge: ReferenceJudge,
     variants_per_query: int | None = None,
+    max_variance: float | None = None,
 ) -> ParaphraseResult:
     """Ask every paraphrase once and measure score variance within groups (module docstring).
 
     ``items_df`` has the paraphrase-set columns (``load_paraphrase_set``); ``variants_per_query``
     additionally requires that many items per group (pass the policy's value to enforce the spec).
+    ``max_variance`` (the policy's line) classifies the groups over it: ``paraphrase_brittle_groups``
+    counts those whose variance rests on at least ``CONCLUSIVE_DEVIATIONS`` deviating variants (or that
+    nothing measured), ``paraphrase_inconclusive_groups`` those over the line on a single deviating
+    variant: a person looks at them. Without ``max_variance`` both are NaN (not measured).
     """
     require_columns(items_df, PARAPHRASE_SCHEMA, "paraphrase items")
     items = items_df.reset_index(drop=True)
@@ -305,6 +324,13 @@ def run_paraphrase_suite(
         "paraphrase_failed_attempts": float(failed_attempts),
         "paraphrase_error_rate": rate(failed_attempts, attempts),
         "paraphrase_scs_mean": mean(evidence["score"].tolist()),
+        "paraphrase_brittle_groups": NAN,
+        "paraphrase_inconclusive_groups": NAN,
     }
+    if max_variance is not None and len(groups):
+        over = ~(groups["variance"] < max_variance)  # NaN (nothing measured) counts as over
+        conclusive = over & ((groups["deviating"] >= CONCLUSIVE_DEVIATIONS) | groups["variance"].isna())
+        metrics["paraphrase_brittle_groups"] = float(conclusive.sum())
+        metrics["paraphrase_inconclusive_groups"] = float((over & ~conclusive).sum())
     groups = groups.sort_values(["variance", "group_id"], ascending=[False, True], na_position="first")
     return ParaphraseResult(metrics=metrics, items=evidence, groups=groups.reset_index(drop=True))
