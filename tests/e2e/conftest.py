@@ -62,9 +62,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "LLM_RELEASE_TIME_SCALE": TIME_SCALE,
                 # Compressed time sees a few hundredth of a real phase's traffic: the evidence a rate
                 # needs at the policy's 95 % would hold every canary past its limit. The test policy
-                # decides at 60 % and on 20 judged answers per (scaled) hour, and says so.
-                "LLM_RELEASE_LIVE_SAMPLE_MIN": "20",
-                "LLM_RELEASE_EVIDENCE_CONFIDENCE": "0.6",
+                # decides at 80 % and on 40 judged answers per (scaled) hour, and says so.
+                "LLM_RELEASE_LIVE_SAMPLE_MIN": "40",
+                "LLM_RELEASE_EVIDENCE_CONFIDENCE": "0.8",
                 "LLM_RELEASE_LOAD_TEST_SECONDS": "10",
                 "MLFLOW_TRACKING_URI": tracking_uri,
             },

@@ -23,7 +23,7 @@ from llm_release.localstack.seed import SandboxPorts
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "support-llm"
 TIME_SCALE = "0.0003"  # 1 policy hour = 1.08 s; the 48-hour plan runs in about a minute
-REPLAY_RATE = 60.0  # live queries per second: the 2 % canary sees about 1.2 of them
+REPLAY_RATE = 90.0  # live queries per second: the 2 % canary sees about 1.8 of them
 USERS = {"admin": "admin", "alice": "user", "bob": "user", "carol": "user", "dana": "user"}
 PASSWORDS = {name: f"{name}-pw" for name in USERS}
 ROLE_USERS = {"ml_lead": "alice", "support_ops_lead": "bob", "safety_reviewer": "carol", "executive": "dana"}

@@ -62,3 +62,13 @@ def test_never_a_hit_on_fewer_than_min_count_requests(pairs: list[tuple[int, int
     counts = [(float(r), float(min(e, r))) for r, e in pairs]  # at most 18 requests in total
     verdict = classify_breaches([ERROR_SUSTAINED, ERROR_WINDOW], windows(counts), M)
     assert verdict.hits == []
+
+
+def test_windows_without_requests_are_fresh_counts_not_a_stale_rate() -> None:
+    """A thin canary serves no request in many short windows: its error rate is None there, but the
+    counts (zero requests) are a fresh measurement, so the rate trigger reaches back for evidence
+    instead of calling the whole trigger stale (which stopped the dwell clock in compressed time)."""
+    history = windows([(400, 0)] + [(0, 0)] * 200)  # 200 empty minutes after the last request
+    verdict = classify_breaches([ERROR_WINDOW], history, M, now=history[-1].ts)
+    assert "error_rate_10min_window" not in verdict.unmeasured
+    assert verdict.action == "ok"

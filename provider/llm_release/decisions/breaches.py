@@ -504,11 +504,18 @@ def _evaluate(
 def _stale(
     trigger: Trigger, samples: Sequence[MetricSample], now: float | None, max_age_minutes: float, m: float
 ) -> str:
-    """Why the trigger's latest value is too old to use at ``now`` ("" when fresh or absent)."""
+    """Why the trigger's latest value is too old to use at ``now`` ("" when fresh or absent).
+
+    A rate with counts (``ratio_of``) is as fresh as its latest counted window: a window that served no
+    request is a fresh measurement of zero events (the rate reaches back for evidence), not a stale one.
+    """
     limit = max_age_minutes
     if trigger.evaluation == "sample" and trigger.minutes is not None:
         limit = min(limit, trigger.minutes)
     latest = _latest_with(samples, trigger.metric)
+    if trigger.ratio_of is not None and trigger.evaluation != "sample":
+        counted = [s for s in samples if _counts(trigger, s) is not None]
+        latest = counted[-1] if counted else latest
     if latest is None:
         return ""  # the evaluation says why it is unmeasured
     reference = samples[-1].ts if now is None else max(now, samples[-1].ts)
