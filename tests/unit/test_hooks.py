@@ -43,3 +43,16 @@ def test_hooks_build_clients_from_environment_connections(monkeypatch: pytest.Mo
                                                    "samples_url": "http://127.0.0.1:8700"}
     router = TrafficRouterHook("GW").get_conn()
     assert type(router).__name__ == "SandboxGatewayRouter"
+
+
+def test_endpoint_hook_passes_the_measurement_settings_of_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real deployment points the cold-start measurement at its own scale-up hook (or has none)."""
+    extra = {"max_retry_after_s": 3, "max_reply_bytes": 4096, "scale_up_path": "/ops/scale-up"}
+    monkeypatch.setenv("AIRFLOW_CONN_EP", json.dumps({"conn_type": "llm_model_endpoint", "host": "127.0.0.1",
+                                                      "port": 9, "extra": extra}))
+    endpoint = ModelEndpointHook("EP").get_conn()
+    assert (endpoint.max_retry_after_s, endpoint.max_reply_bytes) == (3.0, 4096)
+    assert endpoint.scale_up_path == "/ops/scale-up"
+    monkeypatch.setenv("AIRFLOW_CONN_EP", json.dumps({"conn_type": "llm_model_endpoint", "host": "127.0.0.1",
+                                                      "extra": {"scale_up_path": None}}))
+    assert ModelEndpointHook("EP").get_conn().scale_up_path is None

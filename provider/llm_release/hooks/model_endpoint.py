@@ -48,11 +48,17 @@ def connection_extra(conn: Any) -> dict[str, Any]:
     return {key.removeprefix(prefix): v for key, v in value.items()}
 
 
+_TUNING = {"max_retry_after_s": float, "max_reply_bytes": int}
+
+
 class ModelEndpointHook(BaseHook):
     """Build an :class:`OpenAIChatEndpoint` from an ``llm_model_endpoint`` connection.
 
     Connection fields: host (or a full base URL), port, schema (http/https), password (API key).
-    Extra: ``model``, ``timeout_s``, ``max_concurrency``, ``max_retries``, ``system_prompt``.
+    Extra: ``model``, ``timeout_s`` (bounds the whole call, retries included), ``max_concurrency``,
+    ``max_retries``, ``system_prompt``, ``max_retry_after_s`` (the longest Retry-After honoured),
+    ``max_reply_bytes``, ``scale_up_path`` (the deployment's scale-up hook the cold-start measurement
+    calls; ``null`` when it has none, which leaves cold start unmeasured and its gate failing).
     """
 
     conn_name_attr = "llm_model_endpoint_conn_id"
@@ -77,6 +83,8 @@ class ModelEndpointHook(BaseHook):
             max_concurrency=int(extra.get("max_concurrency", 8)),
             max_retries=int(extra.get("max_retries", 2)),
             system_prompt=extra.get("system_prompt"),
+            **{k: cast(extra[k]) for k, cast in _TUNING.items() if k in extra},
+            **({"scale_up_path": extra["scale_up_path"]} if "scale_up_path" in extra else {}),
         )
 
     @classmethod
