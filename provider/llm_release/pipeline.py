@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from llm_release.policy import ReleaseConfig
 
 JOIN = "none_failed_min_one_success"
+DWELL_RETRIES = 2
 RED_TEAM_ROLE = "safety_reviewer"
 """Role whose users accept the external red team's findings at stage 4 (High risk and above, spec 9)."""
 
@@ -265,11 +266,18 @@ def build_release_dag(
                     rollout_tasks += [route_confirm, confirm]
                 else:
                     head = set_traffic
+                # Retries: Airflow 3.3 can fail a task that parks for a person right after resuming from
+                # its trigger (executor event of the resumed run processed while the task is queued,
+                # apache/airflow#72716); a page does exactly that. A retry re-dwells the phase from the
+                # previous phase's state. Every verdict of the dwell raises AirflowFailException, which
+                # Airflow never retries, so a rollback or a "Rollback" answer is never retried away.
                 dwell = RolloutDwellSensor(
                     task_id=f"dwell_{phase.name}",
                     phase=phase.name,
                     set_traffic_task_id=set_traffic.task_id,
                     previous_dwell_task_id=None if previous is None else previous.task_id,
+                    retries=DWELL_RETRIES,
+                    retry_delay=timedelta(seconds=2),
                     **common,
                 )
                 set_traffic >> dwell

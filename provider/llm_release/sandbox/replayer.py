@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -35,7 +36,7 @@ class TrafficReplayer:
         queries: list[str],
         rate_per_s: float,
         *,
-        concurrency: int = 8,
+        concurrency: int | None = None,
         poisson: bool = True,
         seed: int = 0,
         timeout_s: float = 30.0,
@@ -43,6 +44,10 @@ class TrafficReplayer:
     ) -> None:
         if rate_per_s < 0:
             raise ValueError(f"rate_per_s must be >= 0, got {rate_per_s}")
+        if concurrency is None:
+            # customers do not wait for each other: enough slots for two seconds of arrivals, so the
+            # replay keeps its rate through the servers' latency (8 slots capped it near 50/s)
+            concurrency = max(8, math.ceil(2 * rate_per_s))
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if not queries:
