@@ -206,7 +206,10 @@ def test_full_sandbox_process_with_replayed_traffic(tmp_path):
     from llm_release.sandbox.runner import SandboxProcess
 
     gw_port, stable_port, cand_port = _free_ports(3)
-    with SandboxProcess(tmp_path / "sandbox", gw_port, stable_port, cand_port, replay_rate=40.0) as sandbox:
+    # no simulated model load: this test reads the first windows of replayed traffic, which a cold start
+    # would leave without a single completed request (no latency yet)
+    with SandboxProcess(tmp_path / "sandbox", gw_port, stable_port, cand_port, replay_rate=40.0,
+                        cold_start_ms=0) as sandbox:
         gw = sandbox.gateway_url
         for build in ("stable", "candidate"):
             set_faults(sandbox.urls[build], latency_p50_ms=5, latency_p99_ms=20)

@@ -199,7 +199,9 @@ def create_model_server_app(
                 "code": "service_unavailable",
             }
             return JSONResponse(status_code=503, content={"error": error})
-        reply = app.state.bot.reply(query, faults)
+        # Retrieval can embed a query it has not seen (milliseconds of CPU in torch, which releases the
+        # GIL): off the event loop, so one new query cannot stall every other request of the sandbox.
+        reply = await asyncio.to_thread(app.state.bot.reply, query, faults)
         text, finish = reply.text, "stop"
         if body.max_tokens is not None and _count_tokens(text) > body.max_tokens:
             text, finish = " ".join(text.split()[: body.max_tokens]), "length"
