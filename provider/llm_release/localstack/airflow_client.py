@@ -16,6 +16,9 @@ import httpx
 TERMINAL_RUN_STATES = {"success", "failed"}
 
 
+DB_ERROR_ATTEMPTS = 4
+
+
 class AirflowApiError(RuntimeError):
     """The API answered with an error; the message carries method, path, status and body."""
 
@@ -45,9 +48,17 @@ class AirflowClient:
         return self._token
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One API call; a transient metadata-database error (HTTP 500 "Database error", e.g. SQLite
+        locked by the scheduler in the local stack) is tried again a few times, as a person would click
+        again: the server rolled the failed request back, so nothing is applied twice."""
         headers = {"Authorization": f"Bearer {self.token()}"}
-        with self._client() as client:
-            resp = client.request(method, path, headers=headers, **kwargs)
+        for attempt in range(DB_ERROR_ATTEMPTS):
+            with self._client() as client:
+                resp = client.request(method, path, headers=headers, **kwargs)
+            transient = resp.status_code == 500 and "Database error" in resp.text
+            if not transient or attempt == DB_ERROR_ATTEMPTS - 1:
+                break
+            time.sleep(1.0 + attempt)
         if resp.status_code >= 400:
             raise AirflowApiError(f"{method} {path} as {self.username}: HTTP {resp.status_code} {resp.text}")
         return resp.json() if resp.content else None
