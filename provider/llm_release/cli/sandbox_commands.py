@@ -20,6 +20,7 @@ from llm_release.sandbox.runner import (
     DEFAULT_GATEWAY_PORT,
     DEFAULT_REPLAY_RATE,
     DEFAULT_STABLE_PORT,
+    STARTUP_TIMEOUT_S,
     STATE_FILE,
     SandboxError,
     SandboxProcess,
@@ -55,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--candidate-port", type=int, default=DEFAULT_CANDIDATE_PORT)
     up.add_argument("--replay-rate", type=float, default=DEFAULT_REPLAY_RATE, help="requests/second")
     up.add_argument("--seed", type=int, default=0)
-    up.add_argument("--startup-timeout", type=float, default=30.0, help="seconds to wait for /healthz")
+    up.add_argument("--startup-timeout", type=float, default=STARTUP_TIMEOUT_S, help="seconds to wait for /healthz")
     up.set_defaults(func=cmd_up)
 
     down = with_state_dir(commands.add_parser("down", help="stop the sandbox"))

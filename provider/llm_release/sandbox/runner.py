@@ -42,6 +42,9 @@ DEFAULT_REPLAY_RATE = 20.0
 STATE_FILE = "state.json"
 LOG_FILE = "sandbox.log"
 STOP_GRACE_S = 10.0
+STARTUP_TIMEOUT_S = 90.0
+"""Bound on the wait for every component's /healthz: the model servers load MiniLM (about 8 s idle, over 30 s on a
+busy 2-core machine), so 30 s failed start-ups that were only slow."""
 
 
 class _Server(uvicorn.Server):
@@ -91,7 +94,7 @@ async def run_sandbox(
     serve_tasks = [asyncio.create_task(server.serve()) for server in servers]
 
     # Start the replayer only once every server is accepting connections.
-    deadline = time.monotonic() + 30.0
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while not all(server.started for server in servers):
         if any(task.done() for task in serve_tasks) or time.monotonic() > deadline:
             stop.set()
@@ -221,7 +224,7 @@ class SandboxProcess:
         *,
         seed: int = 0,
         traffic_path: str | Path | None = None,
-        startup_timeout_s: float = 30.0,
+        startup_timeout_s: float = STARTUP_TIMEOUT_S,
         stop_grace_s: float = STOP_GRACE_S,
         log_level: str = "warning",
         cold_start_ms: float | None = None,
