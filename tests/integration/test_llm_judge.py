@@ -75,6 +75,10 @@ class Script:
             n = self.per_answer[judged]  # 1-based count of requests about this answer
         if "[HTTP500-ONCE]" in judged and n == 1:
             return 500, "upstream exploded"
+        if "[429-ONCE]" in judged and n == 1:
+            return 429, "slow down"
+        if "[429-LONG]" in judged:
+            return 429, "come back tomorrow"
         if "[HTTP500-ALWAYS]" in judged:
             return 500, "upstream exploded"
         if "[MALFORMED-TWICE]" in judged:
@@ -109,6 +113,9 @@ def build_app(script: Script) -> FastAPI:
         finally:
             with script.lock:
                 script.in_flight -= 1
+        if status == 429:
+            wait = "3600" if content == "come back tomorrow" else "0.2"
+            return JSONResponse({"error": content}, status_code=429, headers={"Retry-After": wait})
         if status != 200:
             return JSONResponse({"error": content}, status_code=status)
         return {
@@ -220,6 +227,17 @@ def test_http_500_then_success_counts_the_failed_attempt(server):
     assert result.verdict == "correct" and result.attempts == 2 and script.requests == 2
     assert judge.usage.failed_attempts == 1 and judge.usage.attempts == 2
     assert (result.prompt_tokens, result.completion_tokens) == (PROMPT_TOKENS, COMPLETION_TOKENS)
+
+
+def test_retry_after_is_honoured_and_a_too_long_one_ends_the_call(server):
+    url, script = server
+    judge = make_judge(url, repeats=1, max_retry_after_s=1.0)
+    start = time.perf_counter()
+    result = judge.judge("Refund?", "Within 30 days. [429-ONCE]", EVIDENCE)
+    assert result.verdict == "correct" and result.attempts == 2 and time.perf_counter() - start >= 0.2
+    refused = judge.judge("Refund?", "Within 30 days. [429-LONG]", EVIDENCE)
+    assert refused.verdict == "inconclusive" and refused.attempts == 1 and "HTTP 429" in refused.errors[0]
+    assert script.requests == 3
 
 
 def test_persistent_500_is_inconclusive_with_every_attempt_counted(server):
