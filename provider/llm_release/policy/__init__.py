@@ -26,6 +26,7 @@ from llm_release.policy.governance import (
     RetentionPolicy,
     VersioningPolicy,
 )
+from llm_release.policy.judging import JUDGE_USES, JudgeMode, JudgeUse, JudgingPolicy, LLMJudgePolicy
 from llm_release.policy.loader import (
     DEFAULT_PROFILE,
     available_profiles,
@@ -56,6 +57,7 @@ from llm_release.policy.validation import (
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "JUDGE_USES",
     "RISK_LEVEL_NAMES",
     "STAGE_IDS",
     "AdversarialPolicy",
@@ -71,6 +73,10 @@ __all__ = [
     "DecisionEnginePolicy",
     "DriftPolicy",
     "GateThreshold",
+    "JudgeMode",
+    "JudgeUse",
+    "JudgingPolicy",
+    "LLMJudgePolicy",
     "LatencyBand",
     "LiveEvidencePolicy",
     "MonitoredMetric",

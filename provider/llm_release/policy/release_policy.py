@@ -7,6 +7,7 @@ from pydantic import Field, model_validator
 from llm_release.policy._base import STAGE_IDS, Identifier, StrictModel
 from llm_release.policy.decision_engine import DecisionEnginePolicy
 from llm_release.policy.governance import ApprovalsPolicy, RecoveryPolicy, RetentionPolicy, VersioningPolicy
+from llm_release.policy.judging import JudgingPolicy
 from llm_release.policy.monitoring import MonitoringPolicy
 from llm_release.policy.risk import RiskPolicy
 from llm_release.policy.rollout import RolloutPolicy
@@ -53,6 +54,8 @@ class ReleasePolicy(StrictModel):
     versioning: VersioningPolicy = VersioningPolicy()
     retention: RetentionPolicy
     recovery: RecoveryPolicy
+    judging: JudgingPolicy = JudgingPolicy()
+    """Which judge decides answer quality per use (offline / LLM / both), and the LLM judge's settings."""
 
     @model_validator(mode="after")
     def _cross_field(self) -> ReleasePolicy:
