@@ -237,7 +237,8 @@ def combine(
     if blocked is not None:
         return blocked
     assert llm is not None and llm.hallucinated is not None and llm.policy_violation is not None
-    llm_correct = llm.verdict == "correct"
+    # a "correct" verdict that also reports a hallucination or a violation contradicts itself: not a pass
+    llm_correct = llm.verdict == "correct" and not llm.hallucinated and not llm.policy_violation
     if mode == "llm":
         violation = llm.policy_violation or bool(checker_violation)
         reasons = list(llm.reasons)
