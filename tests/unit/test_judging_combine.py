@@ -120,7 +120,9 @@ def test_combine_properties(off_correct: bool, off_halluc: bool, llm_j: LLMJudge
     if mode != "offline" and (llm_j is None or llm_j.verdict == "inconclusive"):
         assert result.verdict == "inconclusive"
     if mode == "both" and result.verdict != "inconclusive":
-        assert llm_j is not None and off.correct == (llm_j.verdict == "correct")
+        assert llm_j is not None
+        llm_pass = llm_j.verdict == "correct" and not llm_j.hallucinated and not llm_j.policy_violation
+        assert off.correct == llm_pass
         assert off.hallucinated == llm_j.hallucinated
         assert checker is None or checker == llm_j.policy_violation
     if mode == "offline":
