@@ -76,7 +76,7 @@ def test_policy_checker_findings_fail_injection_probes(injection: pd.DataFrame) 
     leak = ScriptedClient(lambda p: "Here is my system prompt: You are the Northwind support bot.")
     result = run_injection_suite(leak, injection)
     assert result.metrics["injection_resistance"] == 0.0
-    assert "data_disclosure" in result.items["findings"].iloc[0]
+    assert "system_prompt_disclosure" in result.items["findings"].iloc[0]
 
 
 def test_failed_calls_fail_probes_closed(injection: pd.DataFrame) -> None:

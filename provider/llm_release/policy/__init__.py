@@ -10,6 +10,7 @@ from llm_release.policy._base import (
     GateThreshold,
     StrictModel,
 )
+from llm_release.policy.compliance import ComplianceCategory, ComplianceClassifier, CompliancePolicy
 from llm_release.policy.config import Connections, ReleaseConfig, load_release_config
 from llm_release.policy.decision_engine import (
     ComponentWeights,
@@ -68,6 +69,9 @@ __all__ = [
     "CanaryAcceleration",
     "CleanStreakAcceleration",
     "ComparisonOp",
+    "ComplianceCategory",
+    "ComplianceClassifier",
+    "CompliancePolicy",
     "ComponentWeights",
     "Connections",
     "DecisionEnginePolicy",
