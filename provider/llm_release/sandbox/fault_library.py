@@ -204,13 +204,17 @@ def _missing_facts(entry: KBEntry, text: str) -> list[str]:
 
 
 def omission_outputs(entry: KBEntry, text: str) -> list[str]:
-    """Every text with one key fact dropped: a list item ("Visa, Mastercard and PayPal") or its sentence."""
+    """Every text with one key fact dropped: a list item ("Visa, Mastercard and PayPal") or its sentence.
+
+    Some fact must remain (an entry with a single fact has no omission: without it there is no answer).
+    """
     out: list[str] = []
     for fact in entry.facts:
         pattern = re.escape(fact)
         for drop in (rf",\s*{pattern}(?=[\s,])", rf"{pattern},\s*", rf"\s+(?:and|or)\s+{pattern}\b"):
             shorter = re.sub(drop, "", text, count=1)
-            if shorter != text and _missing_facts(entry, shorter) and shorter not in out:
+            kept = len(_missing_facts(entry, shorter)) < len(entry.facts)
+            if shorter != text and _missing_facts(entry, shorter) and kept and shorter not in out:
                 out.append(shorter)
     parts = split_sentences(text)
     if len(parts) > 1:
