@@ -14,10 +14,10 @@ from llm_release.suites.knowledge_base import KnowledgeBase
 KB = KnowledgeBase.load()
 
 # An independent, deliberately simple reading of numbers for this test (not the sandbox's numwords).
-_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen".split())}
-_WORDS |= {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+          "sixteen seventeen eighteen nineteen")
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety"
+_WORDS = {w: i for i, w in enumerate(_UNITS.split(" "))} | {w: 10 * (i + 2) for i, w in enumerate(_TENS.split(" "))}
 
 
 def values(text: str) -> set[float]:
