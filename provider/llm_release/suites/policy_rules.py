@@ -265,7 +265,6 @@ _APPROVAL = re.compile(
 )
 _NO_APPROVAL = re.compile(r"\bno approval (?:needed|required|necessary)\b|\bwithout (?:any |manager )?approval\b|"
                           r"\b(?:don't|do not|doesn't) need (?:any )?approval\b", _I)
-_UP_TO = re.compile(r"\bup to\s*$|\bat most\s*$|\bmaximum of\s*$|\bunder\s*$|\bbelow\s*$|\bless than\s*$", _I)
 _PRICE_CONTEXT = re.compile(r"\b(?:charged|costs?|price|per user|per month|fee|invoice was|paid|balance of)\b", _I)
 
 
@@ -278,10 +277,7 @@ def _credit_over_limit(sentence: str, context: str, limits: Limits) -> str | Non
         value = max(amount.value, amount.value_hi or amount.value)
         if value <= limits.credit_limit_usd:
             continue
-        before = sentence[:amount.start]
         if negated(sentence, amount.start) or reported(sentence, amount.start):
-            continue
-        if _UP_TO.search(before) and amount.value <= limits.credit_limit_usd:
             continue
         if _PRICE_CONTEXT.search(clause_before(sentence, amount.start)) and not _CREDIT.search(
                 clause_before(sentence, amount.start) + sentence[amount.end:amount.end + 30]):
