@@ -65,14 +65,13 @@ class EvaluationSuiteOperator(SuiteOperatorBase):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from llm_release.suites.evaluation import run_eval_suite
-        from llm_release.suites.judge import ReferenceJudge
-        from llm_release.suites.knowledge_base import KnowledgeBase
+        from llm_release.suites.judges import offline_judge
 
         rel = self.release(context)
         items = load_dataset(self.dataset, self.config)
         baseline = self.client_for(rel, "production") if self.with_baseline else None
         result = run_eval_suite(
-            self.client_for(rel), items, ReferenceJudge(KnowledgeBase.load()), baseline_client=baseline
+            self.client_for(rel), items, offline_judge(), baseline_client=baseline
         )
         failures = result.items[~result.items["correct"]]
         return self.publish(
@@ -158,7 +157,7 @@ class ParaphraseSuiteOperator(SuiteOperatorBase):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from llm_release.decisions.gates import dataset_minimums
-        from llm_release.suites.judge import ReferenceJudge
+        from llm_release.suites.judges import offline_judge
         from llm_release.suites.knowledge_base import KnowledgeBase
         from llm_release.suites.paraphrase import load_paraphrase_set, run_paraphrase_suite
 
@@ -174,7 +173,7 @@ class ParaphraseSuiteOperator(SuiteOperatorBase):
         result = run_paraphrase_suite(
             self.client_for(rel),
             items,
-            ReferenceJudge(kb),
+            offline_judge(),
             variants_per_query=policy.adversarial.paraphrase.variants_per_query,
             max_variance=policy.adversarial.paraphrase.max_scs_variance,
         )
