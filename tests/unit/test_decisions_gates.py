@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llm_release.decisions import drift_verdict, required_reviews
 from llm_release.decisions import check_gate as _check_gate
+from llm_release.decisions import drift_verdict, required_reviews
 from llm_release.decisions.evidence import Evidence, high_stakes_metric, rate_evidence
 from llm_release.decisions.gates import stage_checks
 from llm_release.decisions.routing import route_conditions
