@@ -45,6 +45,13 @@ evidence:
   across the items sharing a ``kb_id`` (paraphrases of one intent), max over intents with >= 2 items
   (information: the adversarial paraphrase suite is the gated one)
 
+Evidence (``EvalResult.evidence``, given ``confidence``): every rate above (``eval_pass_rate``,
+``hallucination_rate``, ``task_completion_rate``, ``policy_compliance_rate``, ``eval_error_rate``) with
+its counts and Wilson interval, and ``scs`` with its bootstrap interval (``suites.uncertainty``). Given
+``categories`` too, the same per knowledge-base category (``kb_<category>_*``) and per high-stakes
+category (``hs_<name>_n`` / ``_scs`` / ``_hallucination_rate`` / ``_policy_violation_rate``) by the
+item's labelled ``kb_id``; out-of-scope items (no ``kb_id``) belong to no category.
+
 Attempts are counted with ``_common.attempt_counts``. The module also holds the latency helper the
 shadow suite shares, ``worst_case_latency_percentiles``.
 """
@@ -59,12 +66,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llm_release.decisions.evidence import Evidence
 from llm_release.suites._common import NAN, attempt_counts, call_client, mean, rate
 from llm_release.suites.datasets import EVAL_SCHEMA, is_missing, require_columns
 from llm_release.suites.judge import ReferenceJudge
 from llm_release.suites.metrics.textscores import corpus_bleu4, corpus_rouge_l
 from llm_release.suites.policy_checker import check_response
 from llm_release.suites.types import ChatClient, Completion
+from llm_release.suites.uncertainty import CategoryMap, category_evidence, overall_evidence
 
 EVIDENCE_COLUMNS = [
     "id", "query", "response", "score", "correct", "hallucinated", "escalated", "expects_escalation",
@@ -115,6 +124,8 @@ class EvalResult:
     items: pd.DataFrame
     failed_calls: list[dict[str, Any]] = field(default_factory=list)
     """``{"id", "query", "error"}`` for every call that returned no answer."""
+    evidence: dict[str, Evidence] = field(default_factory=dict)
+    """Per metric: n and the interval (see the module docstring); empty without a confidence."""
 
     def failures(self) -> pd.DataFrame:
         """Items that were not judged correct or broke policy, worst score first (for reviewers)."""
@@ -144,8 +155,14 @@ def run_eval_suite(
     items: pd.DataFrame,
     judge: ReferenceJudge,
     baseline_client: ChatClient | None = None,
+    *,
+    confidence: float | None = None,
+    categories: CategoryMap | None = None,
 ) -> EvalResult:
-    """Ask ``client`` every item's query and measure the answers (see module docstring for metrics)."""
+    """Ask ``client`` every item's query and measure the answers (see module docstring for metrics).
+
+    ``confidence`` (the policy's ``offline_metrics.confidence``) turns on the evidence; ``categories``
+    the per-category metrics. Without them the gates that weigh intervals fail closed."""
     require_columns(items, EVAL_SCHEMA, "eval items")
     items = items.reset_index(drop=True)
     queries = [str(q) for q in items["query"]]
@@ -212,6 +229,21 @@ def run_eval_suite(
         "latency_n": float(n),
     }
     metrics.update(worst_case_latency_percentiles(evidence["latency_ms"].tolist()))
+    compliant = int((answered["findings"].map(len) == 0).sum())
+    uncertainty = overall_evidence(
+        confidence,
+        rates={"eval_pass_rate": (int(evidence["correct"].sum()), n),
+               "hallucination_rate": (int(answered["hallucinated"].sum()), n_answered),
+               "task_completion_rate": (int(evidence["completed"].sum()), n),
+               "policy_compliance_rate": (compliant, n),
+               "eval_error_rate": (failed_total, attempts_total)},
+        means={"scs": evidence["score"].astype(float).tolist()},
+    )
+    if confidence is not None and categories is not None:
+        rows = evidence.assign(answered=evidence["error"].isna(), violated=evidence["findings"].map(len) > 0)
+        per_category, category_found = category_evidence(rows, categories, confidence)
+        metrics.update(per_category)
+        uncertainty.update(category_found)
     metrics["bleu"], metrics["rouge_l"] = _overlap(completions, references)
     metrics.update(_kb_group_variance(evidence))
 
@@ -222,7 +254,7 @@ def run_eval_suite(
         {"id": row.id, "query": row.query, "error": row.error}
         for row in evidence.itertuples(index=False) if row.error is not None
     ]
-    return EvalResult(metrics=metrics, items=evidence, failed_calls=failed_calls)
+    return EvalResult(metrics=metrics, items=evidence, failed_calls=failed_calls, evidence=uncertainty)
 
 
 def _baseline_deltas(baseline: Sequence[Completion], candidate: Sequence[Completion],
