@@ -96,7 +96,9 @@ def test_generator_is_deterministic(kb):
 
 def test_model_hash_check_refuses_a_tampered_file(tmp_path):
     model = load_claim_model()
-    assert model.manifest["heldout_test"]["n_faulty"] > 0
+    cv = model.manifest["cv_calibration_train"]["answer_level_at_threshold"]
+    assert cv["live"]["n_hallucinated"] > 0 and cv["live"]["halluc_fpr"] <= 0.05
+    assert model.manifest["calibration_train_sha256"] and model.trees and model.generic_words
     from importlib import resources
     source = resources.files("llm_release.data").joinpath("models/claim_judge.json")
     document = json.loads(source.read_text(encoding="utf-8"))
@@ -141,8 +143,9 @@ def test_swapped_plan_prices_are_contradicted(judge):
 
 
 @pytest.mark.minilm
-@pytest.mark.xfail(strict=True, reason="known miss of the shipped model: a negated fact keeping the key words "
-                   "scores p_faulty 0.87, below the held-out threshold (see the branch report)")
+@pytest.mark.xfail(strict=True, reason="known miss of the shipped model: on real support wording negation is "
+                   "no reliable signal (correct answers negate freely), so a bare negated fact scores below the "
+                   "answer-level threshold chosen by CV on the calibration train split (see the branch report)")
 def test_we_dont_accept_paypal_is_contradicted(judge):
     v = judge.judge("Can I pay with PayPal?", "We don't accept PayPal.")
     assert v.hallucinated and v.claims[0].label == "contradicted"
@@ -158,6 +161,44 @@ def test_no_entry_matches_gives_a_behaviour_verdict(judge):
 def test_judge_many_matches_judge(judge, kb):
     items = [{"query": e.questions[0], "response": e.answer} for e in kb.entries[:5]]
     assert [j.correct for j in judge.judge_many(items)] == [judge.judge(**i).correct for i in items]
+
+
+def test_boosted_trees_in_numpy_match_sklearn():
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from llm_release.data.train_claim_judge import export_trees
+    from llm_release.suites.claim_model import ClaimModel
+    from llm_release.suites.claims import FEATURE_NAMES
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, len(FEATURE_NAMES)))
+    y = (x[:, 0] + 0.5 * x[:, 3] > 0.2)
+    gbm = GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0).fit(x, y)
+    exported = export_trees(gbm, x)
+    from llm_release.suites.claim_model import _tree
+    model = ClaimModel(("contradicted", "supported", "unsupported"), np.zeros((3, len(FEATURE_NAMES))), np.zeros(3),
+                       np.zeros(len(FEATURE_NAMES)), np.ones(len(FEATURE_NAMES)), 1.0, 0.0, 0.5, {},
+                       tuple(_tree(t, "test", n) for n, t in enumerate(exported["trees"])),
+                       exported["tree_init"], exported["tree_rate"])
+    assert np.allclose(model.tree_raw(x), gbm.decision_function(x), atol=1e-9)
+
+
+def test_span_marks_the_faulty_claim_and_support_speak_is_learned(kb):
+    from llm_release.data.train_claim_judge import span_in_claim
+
+    assert span_in_claim("Apple Pay is supported at checkout too", "Apple Pay is supported at checkout too.")
+    assert not span_in_claim("Apple Pay is supported at checkout too", "We accept Visa and Mastercard on all plans")
+
+
+def test_polarity_margin_and_agent_action_features():
+    from llm_release.suites.claims import build_evidence, claim_features
+
+    vectors = np.eye(3, dtype=np.float32)
+    evidence = build_evidence(["We accept PayPal."], ["We accept PayPal.", "We do not ship to PO boxes."], vectors[:2])
+    features, best = claim_features("We don't accept PayPal.", vectors[0], evidence)
+    assert best == "We accept PayPal." and features["polarity_margin"] < 0
+    features, _ = claim_features("I've added a $20 credit to your account.", vectors[2], evidence)
+    assert features["agent_action"] == 1.0 and features["qty_unsupported"] == 1.0
 
 
 def test_kb_from_records_is_enough_for_the_fake_grounder():

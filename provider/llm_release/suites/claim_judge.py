@@ -71,6 +71,7 @@ class ClaimJudge:
         self.model = model if model is not None else load_claim_model()
         self._fallback = ReferenceJudge(kb)
         self._vectors: dict[str, np.ndarray] = {}
+        self.generic_words: frozenset[str] = self.model.generic_words
 
     # ------------------------------------------------------------------ embeddings
     def _embed(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -92,7 +93,7 @@ class ClaimJudge:
         if grounding.chosen is not None and grounding.how == "query+response":
             top = grounding.entries[0][1]
             chosen_id = grounding.chosen.id
-            entries += [e for e, s in grounding.entries[:2] if e.id != chosen_id and s >= top - EVIDENCE_MARGIN]
+            entries += [e for e, s in grounding.entries[:3] if e.id != chosen_id and s >= top - EVIDENCE_MARGIN]
         sentences: list[str] = []
         blocks: list[np.ndarray] = []
         texts: list[str] = [query]
@@ -107,7 +108,7 @@ class ClaimJudge:
             texts.append(reference)
         blocks = [b for b in blocks if b.shape[0]]
         matrix = np.concatenate(blocks) if blocks else np.zeros((0, self.grounder._matrix.shape[1]), np.float32)
-        return build_evidence(texts, sentences, matrix)
+        return build_evidence(texts, sentences, matrix, vectors.get(query), self.generic_words)
 
     def claim_rows(self, items: Sequence[tuple[str, str, str]]) -> list[tuple[dict[str, float], str]]:
         """Features of (entry_id, query, claim) rows grounded on the entry (the training generator's view)."""
@@ -116,7 +117,7 @@ class ClaimJudge:
         for entry_id, query, claim in items:
             entry = self.kb.get(entry_id)
             grounding = Grounding(((entry, 1.0),), entry, "label")
-            evidence = self.evidence_for(query, grounding, None, vectors)
+            evidence = self.evidence_for(query, grounding, None, self._embed([query]) | vectors)
             out.append(claim_features(claim, vectors[claim], evidence))
         return out
 
@@ -132,7 +133,26 @@ class ClaimJudge:
     def judge_many(self, items: Sequence[Mapping[str, Any] | Sequence[Any]]) -> list[Judgement]:
         """Judge many responses with one embedding batch. Each item is a mapping with the keys of
         ``judge`` (query and response required) or a tuple in ``judge``'s argument order."""
-        parsed = [self._parse_item(position, item) for position, item in enumerate(items)]
+        parsed = self.parse_items(items)
+        results, groundings, owners, rows = self.claim_features_many(parsed)
+        if rows:
+            probs, p_faulty = self.model.predict(np.asarray(rows))
+        else:
+            probs, p_faulty = np.zeros((0, 3)), np.zeros(0)
+        by_item: dict[int, list[ClaimVerdict]] = {}
+        for row, (i, claim, features, best) in enumerate(owners):
+            by_item.setdefault(i, []).append(self._verdict(claim, features, best, probs[row], float(p_faulty[row])))
+        for i, grounding in groundings.items():
+            if results[i] is None:
+                results[i] = self._judgement(parsed[i], grounding, tuple(by_item.get(i, [])))
+        return [r for r in results if r is not None]
+
+    def claim_features_many(self, parsed: Sequence[dict[str, Any]]) -> tuple[
+            list[Judgement | None], dict[int, Grounding], list[tuple[int, str, dict[str, float], str]],
+            list[list[float]]]:
+        """Ground parsed items and compute every claim's features in one embedding batch: (verdicts already
+        decided (attacks, no grounding), groundings by item, (item, claim, features, evidence) per claim,
+        feature rows). The trainer uses this too, so the model learns from exactly what it will see."""
         results: list[Judgement | None] = [None] * len(parsed)
         pending = []
         for index, item in enumerate(parsed):
@@ -154,7 +174,6 @@ class ClaimJudge:
         r_vecs = np.stack([vectors[parsed[i]["response"]] for i in pending]) if pending else np.zeros((0, dim))
         groundings = self.grounder.ground_many(
             [(parsed[i]["query"], parsed[i]["response"], parsed[i]["kb_id"]) for i in pending], (q_vecs, r_vecs))
-
         rows: list[list[float]] = []
         owners: list[tuple[int, str, dict[str, float], str]] = []
         for i, grounding in zip(pending, groundings, strict=True):
@@ -168,17 +187,7 @@ class ClaimJudge:
                 features, best = claim_features(claim, vectors[claim], evidence)
                 rows.append(feature_vector(features))
                 owners.append((i, claim, features, best))
-        if rows:
-            probs, p_faulty = self.model.predict(np.asarray(rows))
-        else:
-            probs, p_faulty = np.zeros((0, 3)), np.zeros(0)
-        by_item: dict[int, list[ClaimVerdict]] = {}
-        for row, (i, claim, features, best) in enumerate(owners):
-            by_item.setdefault(i, []).append(self._verdict(claim, features, best, probs[row], float(p_faulty[row])))
-        for i, grounding in zip(pending, groundings, strict=True):
-            if results[i] is None:
-                results[i] = self._judgement(parsed[i], grounding, tuple(by_item.get(i, [])))
-        return [r for r in results if r is not None]
+        return results, dict(zip(pending, groundings, strict=True)), owners, rows
 
     def _verdict(self, claim: str, features: dict[str, float], best: str, probs: np.ndarray,
                  p_faulty: float) -> ClaimVerdict:
@@ -186,6 +195,11 @@ class ClaimJudge:
         if is_escalation(claim) and not parse_quantities(claim):
             # A hand-off is behaviour, judged by the escalation check, not a factual claim.
             return ClaimVerdict(claim, "supported", round(1.0 - p_faulty, 6), best, features, round(p_faulty, 6))
+        if features.get("entity_swap", 0.0) >= 1:
+            # A quantity the evidence binds to another named thing ("Pro costs $45"): never seen on a
+            # supported claim in training (generated or calibration train), so it overrides the model.
+            return ClaimVerdict(claim, "contradicted", round(max(p_faulty, self.model.threshold), 6), best,
+                                features, round(max(p_faulty, self.model.threshold), 6))
         if p_faulty > self.model.threshold:
             c, u = probs[classes.index("contradicted")], probs[classes.index("unsupported")]
             label = "contradicted" if c >= u else "unsupported"
@@ -229,6 +243,11 @@ class ClaimJudge:
             grounding_kb_id=entry.id if entry is not None else None, expected_escalation=expects,
             claims=claims, grounding_how=grounding.how, evidence=worst.evidence if worst is not None else None,
         )
+
+    @classmethod
+    def parse_items(cls, items: Sequence[Mapping[str, Any] | Sequence[Any]]) -> list[dict[str, Any]]:
+        """Validated items as dicts with every key of ``judge`` (clear errors name the item's position)."""
+        return [cls._parse_item(position, item) for position, item in enumerate(items)]
 
     @staticmethod
     def _parse_item(position: int, item: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:

@@ -12,7 +12,13 @@ and facts, the reference if any, and the query) on features a person can check b
   PayPal"); ``antonym_mismatch``: it uses the opposite word (free/fee, before/after, annual/monthly);
 * ``qty_supported`` / ``qty_unsupported`` / ``qty_conflict`` (``numbers.py``): quantities stated by the
   evidence, absent from it, or contradicting a quantity of the same dimension;
-* ``entity_swap``: a quantity the evidence binds to another named thing ("Pro costs $45").
+* ``entity_swap``: a quantity the evidence binds to another named thing ("Pro costs $45");
+* ``agent_action``: the bot speaking of its own actions or feelings ("I've added a $20 credit", "I'm
+  sorry"); ``query_sim``: cosine with the customer's query (restating the customer's situation);
+* ``polarity_margin``: best cosine among evidence sentences of the claim's polarity minus the best of the
+  opposite polarity (a negated fact matches its positive KB sentence best: margin < 0);
+* ``checkable`` / ``novel_specific``: how much a reader could check (new names, quantities, new words) and
+  the new words that are not support-speak (``Evidence.generic``, learned from correct train answers).
 """
 
 from __future__ import annotations
@@ -30,6 +36,13 @@ from llm_release.suites.numbers import Quantity, conflicts_with, parse_quantitie
 FEATURE_NAMES: tuple[str, ...] = (
     "sim_max", "novel_frac", "novel_count", "named_novel", "negation_mismatch", "antonym_mismatch",
     "qty_supported", "qty_unsupported", "qty_conflict", "entity_swap", "overlap_best", "log_words",
+    "agent_action", "polarity_margin", "query_sim", "checkable", "novel_specific",
+)
+_AGENT = re.compile(
+    r"^(?:(?:so|and|but|okay|ok|sure|yes|no|sorry)[,!\s-]*)?(?:i|i've|i'll|i'm|i'd|i have|i will|i am|i can"
+    r"|i've gone ahead|let me|(?:i'?m )?(?:really |so )?sorry|apologi[sz]e|my apologies|unfortunately|i'm afraid"
+    r"|you're welcome|no worries)\b",
+    re.IGNORECASE,
 )
 
 _PLEASANTRY = re.compile(
@@ -104,6 +117,10 @@ def named_terms(text: str) -> list[str]:
         first = sentence.split()[0] if sentence.split() else ""
         if re.fullmatch(r"[A-Z][a-z]+[A-Z]\w*|[A-Z]{2,}\w*", first.strip(",.:;!?")):
             found.append(first.strip(",.:;!?").lower())
+        # "Apple Pay is supported": a run of two or more capitalised words opening the sentence is a name.
+        run = re.match(r"([A-Z][A-Za-z0-9&]*(?:\s+[A-Z][A-Za-z0-9&]*)+)", sentence)
+        if run and not any(w.lower() in STOPWORDS or w == "I" for w in run.group(1).split()):
+            found.append(run.group(1).lower())
     return found
 
 
@@ -138,6 +155,9 @@ class Evidence:
     named: frozenset[str]
     quantities: tuple[Quantity, ...]
     bindings: tuple[tuple[str, Quantity], ...]
+    polarity: tuple[int, ...] = ()
+    query_vector: np.ndarray | None = None
+    generic: frozenset[str] = frozenset()
 
 
 def _anchor_bindings(text: str) -> list[tuple[str, Quantity]]:
@@ -153,9 +173,15 @@ def _anchor_bindings(text: str) -> list[tuple[str, Quantity]]:
     return pairs
 
 
-def build_evidence(texts: Iterable[str], sentences: Sequence[str], vectors: np.ndarray) -> Evidence:
+def polarity(text: str) -> int:
+    """1 when ``text`` is negated (an odd number of negations), else 0."""
+    return len(_NEGATION.findall(text)) % 2
+
+
+def build_evidence(texts: Iterable[str], sentences: Sequence[str], vectors: np.ndarray,
+                   query_vector: np.ndarray | None = None, generic: frozenset[str] = frozenset()) -> Evidence:
     """Evidence from all grounding ``texts`` (answers, facts, questions, reference, query) and the
-    ``sentences`` (with their ``vectors``) a claim may be matched to."""
+    ``sentences`` (with their ``vectors``) a claim may be matched to; ``query_vector`` embeds the query."""
     texts = [t for t in texts if t]
     joined = " \n ".join(texts)
     quantities: list[Quantity] = []
@@ -165,23 +191,32 @@ def build_evidence(texts: Iterable[str], sentences: Sequence[str], vectors: np.n
         bindings.extend(_anchor_bindings(text))
     named = {t for text in texts for t in named_terms(text)} | {w.lower() for w in _WORD.findall(joined)}
     return Evidence(tuple(sentences), vectors, frozenset(content_words(joined)), frozenset(named),
-                    tuple(quantities), tuple(bindings))
+                    tuple(quantities), tuple(bindings), tuple(polarity(s) for s in sentences), query_vector, generic)
 
 
 def claim_features(claim: str, vector: np.ndarray, evidence: Evidence) -> tuple[dict[str, float], str]:
     """The features of one claim against ``evidence`` and the best evidence sentence."""
+    claim_polarity = polarity(claim)
+    polarity_margin = 0.0
     if len(evidence.sentences):
         sims = evidence.vectors @ vector
         best = int(np.argmax(sims))
         sim_max, best_sentence = float(sims[best]), evidence.sentences[best]
+        if len(evidence.polarity) == len(sims):
+            same = np.asarray(evidence.polarity) == claim_polarity
+            best_same = float(sims[same].max()) if same.any() else -1.0
+            best_other = float(sims[~same].max()) if (~same).any() else -1.0
+            # > 0: the closest evidence agrees in polarity; < 0: only the opposite polarity matches well.
+            polarity_margin = max(-1.0, min(1.0, best_same - best_other))
     else:
         sim_max, best_sentence = 0.0, ""
+    query_sim = float(evidence.query_vector @ vector) if evidence.query_vector is not None else 0.0
     words = content_words(claim)
     novel = [w for w in words if w not in evidence.vocabulary]
     named_novel = [t for t in named_terms(claim) if t not in evidence.named
                    and not all(stem(w) in evidence.vocabulary for w in t.split())]
-    polarity_claim = len(_NEGATION.findall(claim)) % 2
-    polarity_best = len(_NEGATION.findall(best_sentence)) % 2
+    polarity_claim = claim_polarity
+    polarity_best = polarity(best_sentence)
     claim_lower = set(re.findall(r"[a-z]+", claim.lower()))
     best_lower = set(re.findall(r"[a-z]+", best_sentence.lower()))
     antonym = sum(1 for w in claim_lower - best_lower if _ANTONYMS.get(w, set()) & best_lower)
@@ -203,6 +238,13 @@ def claim_features(claim: str, vector: np.ndarray, evidence: Evidence) -> tuple[
         "antonym_mismatch": float(antonym), "qty_supported": float(len(supported)),
         "qty_unsupported": float(len(unsupported)), "qty_conflict": float(len(conflict)),
         "entity_swap": float(swap), "overlap_best": overlap, "log_words": math.log1p(len(claim.split())),
+        "agent_action": float(bool(_AGENT.match(claim.strip()))), "polarity_margin": polarity_margin,
+        "query_sim": query_sim,
+        # Something a reader could check against the KB: a new name, a quantity, a new content word.
+        "checkable": float(len(named_novel) + len(quantities) + min(len(novel), 3)),
+        # New words that correct answers of other entries also use ("re-purchase", "disruption") are
+        # support-speak, not new facts: the list is learned from the calibration train split.
+        "novel_specific": float(sum(1 for w in novel if w not in evidence.generic)),
     }
     return features, best_sentence
 

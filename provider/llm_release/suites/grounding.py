@@ -178,9 +178,10 @@ class Grounder:
                     vectors: tuple[np.ndarray, np.ndarray] | None = None) -> list[Grounding]:
         """Ground (query, response, kb_id) triples in one embedding batch (or with given query/response vectors).
 
-        ``kb_id`` pins the entry ("label"). Else: the entry maximising query score + response score among
-        the query's top-k that is also in the response's top-k ("query+response"); else the query's best
-        entry ("query"); "none" when the query's best score is below the floor.
+        ``kb_id`` pins the entry ("label"). Else, with a response: the entry maximising query score +
+        response score among the union of both top-k lists whose query score clears the floor
+        ("query+response"); without one, the query's best entry ("query"); "none" when the query's best
+        score is below the floor.
         """
         if vectors is None:
             queries = [q for q, _, _ in items]
@@ -207,15 +208,18 @@ class Grounder:
                 r_best = float(rs.max()) if has_response else 0.0
                 out.append(Grounding(ranked, None, "none", float(qs[q_top[0]]), r_best))
                 continue
-            both = [i for i in q_top if i in r_top and qs[i] >= self.floor]
-            if both:
-                combined = {i: float(qs[i] + rs[i]) / 2 for i in set(q_top) | set(r_top)}
-                best = max(both, key=lambda i: (combined[i], -i))
+            if has_response:
+                # The response names the topic more precisely than a terse query ("pay by wire?"), so the
+                # entry maximising the mean of both scores wins among the union of both top-k lists, as long
+                # as the query itself clears the floor for it.
+                union = list(dict.fromkeys(q_top + r_top))
+                candidates = [i for i in union if qs[i] >= self.floor]
+                combined = {i: float(qs[i] + rs[i]) / 2 for i in union}
+                best = max(candidates, key=lambda i: (combined[i], -i))
                 ranked = tuple(sorted(((self.entries[i], s) for i, s in combined.items()), key=lambda p: -p[1]))
                 out.append(Grounding(ranked, self.entries[best], "query+response", float(qs[best]), float(rs[best])))
             else:
                 best = q_top[0]
                 ranked = tuple((self.entries[i], float(qs[i])) for i in q_top)
-                out.append(Grounding(ranked, self.entries[best], "query", float(qs[best]),
-                                     float(rs[best]) if has_response else 0.0))
+                out.append(Grounding(ranked, self.entries[best], "query", float(qs[best]), 0.0))
         return out
