@@ -324,3 +324,30 @@ def test_classifier_findings_use_the_policy_threshold() -> None:
     assert check_response("q", "Totally ordinary sentence.", policy_rules=PolicyChecker(high, classifier)) == []
     assert check_response("q", "Totally ordinary sentence.", policy_rules=PolicyChecker(low, classifier),
                           use_classifier=False) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm bringing in a specialist from our billing team to sort this out.",
+        "Let me loop in one of our agents so they can check the charge.",
+        "An agent from our security team will look into the sign-ins with you.",
+        "A colleague will call you back within the hour.",
+    ],
+)
+def test_hand_offs_in_other_words_are_escalations(text: str) -> None:
+    """A hand-off need not say "connect you with": someone brought in, or a person who takes it over."""
+    assert is_escalation(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Our support agents can help with billing questions during business hours.",
+        "Our specialists cannot review it today.",
+        "Our team will ship the replacement tomorrow.",
+        "Agents are available from 9 to 5.",
+    ],
+)
+def test_mentioning_agents_is_not_a_hand_off(text: str) -> None:
+    assert not is_escalation(text)
