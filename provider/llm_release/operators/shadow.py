@@ -70,7 +70,8 @@ class EvaluateShadowOperator(SuiteOperatorBase):
         samples, _ = source.fetch(rel.candidate.backend, "shadow", since=int(start["since"]))
         result = evaluate_shadow_samples(samples, offline_judge(),
                                          confidence=gate_confidence(self.config.release_policy),
-                                         categories=self.categories())
+                                         categories=self.categories(),
+                                         compliance=self.config.release_policy.compliance)
         return self.publish(
             context,
             result.metrics,

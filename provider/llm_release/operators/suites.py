@@ -92,6 +92,7 @@ class EvaluationSuiteOperator(SuiteOperatorBase):
         result = run_eval_suite(
             self.client_for(rel), items, offline_judge(), baseline_client=baseline,
             confidence=gate_confidence(self.config.release_policy), categories=self.categories(),
+            compliance=self.config.release_policy.compliance,
         )
         failures = result.items[~result.items["correct"]]
         return self.publish(
@@ -111,8 +112,9 @@ class AdversarialSuiteOperator(SuiteOperatorBase):
 
         rel = self.release(context)
         client = self.client_for(rel)
-        injection = run_injection_suite(client, load_dataset("injection_probes", self.config))
-        policy = run_policy_probes(client, load_dataset("policy_probes", self.config))
+        compliance = self.config.release_policy.compliance
+        injection = run_injection_suite(client, load_dataset("injection_probes", self.config), compliance)
+        policy = run_policy_probes(client, load_dataset("policy_probes", self.config), compliance)
         persona = run_persona_suite(client, load_dataset("persona_probes", self.config))
         metrics = {**injection.metrics, **policy.metrics, **persona.metrics}
         evidence = {"injection": injection, "policy": policy, "persona": persona}

@@ -158,8 +158,12 @@ def run_eval_suite(
     *,
     confidence: float | None = None,
     categories: CategoryMap | None = None,
+    compliance: Any = None,
 ) -> EvalResult:
     """Ask ``client`` every item's query and measure the answers (see module docstring for metrics).
+
+    ``compliance`` is the release policy's ``compliance`` section the policy checker applies (None: the
+    shipped profile's).
 
     ``confidence`` (the policy's ``offline_metrics.confidence``) turns on the evidence; ``categories``
     the per-category metrics. Without them the gates that weigh intervals fail closed."""
@@ -181,7 +185,7 @@ def run_eval_suite(
                 verdict = judge.judge(item.query, completion.text, reference=item.reference,
                                       required_facts=tuple(item.required_facts), expects_escalation=expects,
                                       kb_id=kb_id)
-            findings = [f.rule_id for f in check_response(item.query, completion.text or "")]
+            findings = [f.rule_id for f in check_response(item.query, completion.text or "", compliance)]
             score, correct, hallucinated, escalated = (verdict.score, verdict.correct, verdict.hallucinated,
                                                        verdict.escalated)
             completed = correct or (expects and escalated and not findings and not hallucinated)

@@ -103,7 +103,7 @@ def _latency_known(value: Any) -> bool:
 
 def evaluate_shadow_samples(samples: Sequence[Mapping[str, Any]], judge: ReferenceJudge,
                             flag_limit: int = 50, *, confidence: float | None = None,
-                            categories: CategoryMap | None = None) -> ShadowResult:
+                            categories: CategoryMap | None = None, compliance: Any = None) -> ShadowResult:
     """Judge gateway shadow samples (``GET /admin/samples`` rows); see the module docstring.
 
     ``confidence`` (the policy's ``offline_metrics.confidence``) turns on the evidence, ``categories`` the
@@ -120,7 +120,7 @@ def evaluate_shadow_samples(samples: Sequence[Mapping[str, Any]], judge: Referen
                          "policy_violations": sorted(set(sample["policy_violations"]))})
             continue
         verdict = judge.judge(sample["query"], sample["response"])
-        rechecked = {f.rule_id for f in check_response(sample["query"], sample["response"])}
+        rechecked = {f.rule_id for f in check_response(sample["query"], sample["response"], compliance)}
         rows.append({**base, "score": verdict.score, "correct": verdict.correct,
                      "hallucinated": verdict.hallucinated, "escalated": verdict.escalated,
                      "grounding_kb_id": verdict.grounding_kb_id,
