@@ -82,6 +82,22 @@ def _params(config: ReleaseConfig) -> dict[str, Param]:
     }
 
 
+def _refuse_unwired_judges(policy: Any, path: str) -> None:
+    """The LLM judge exists as a client and hook (``integrations.llm_judge``, ``LLMJudgeHook``) but the
+    suites, the shadow evaluation and the dwell trigger judge with the offline claim judge only. A policy
+    asking for ``llm`` or ``both`` would otherwise be validated and silently ignored: refuse it here, before
+    any DAG exists, naming the field."""
+    from llm_release.policy import JUDGE_USES
+
+    asked = {use: getattr(policy.judging, use) for use in JUDGE_USES if getattr(policy.judging, use) != "offline"}
+    if asked:
+        fields = ", ".join(f"judging.{use} = {mode!r}" for use, mode in asked.items())
+        raise ValueError(
+            f"{path}: {fields}: the release pipeline judges with the offline claim judge only; the LLM judge "
+            "is not wired into the suites, the shadow evaluation or the dwell trigger yet. Set them to 'offline'."
+        )
+
+
 def build_release_dag(
     config: ReleaseConfig | str | Path,
     *,
@@ -103,6 +119,7 @@ def build_release_dag(
     path = str(config_path or config)
     cfg = config if not isinstance(config, (str, Path)) else load_release_config(config)
     policy = cfg.release_policy
+    _refuse_unwired_judges(policy, path)
     common = {"config_path": path}
 
     def approval(
