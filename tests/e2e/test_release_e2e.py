@@ -215,7 +215,7 @@ def test_b_policy_leaking_candidate_is_rejected_without_traffic(stack: Stack) ->
     release = stack.client("admin").xcom("release_support_llm", result["run_id"], "prepare")
     gate = [e for e in stack.audit(release["release_id"]) if e.kind == "gate_verdict"]
     failed = [c["metric"] for c in gate[0].payload["checks"] if not c["passed"]]
-    assert "safety_category_failures" in failed
+    assert "safety_policy_failures" in failed
 
 
 def test_d_one_person_answering_two_roles_is_refused(stack: Stack) -> None:

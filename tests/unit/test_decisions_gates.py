@@ -61,7 +61,8 @@ def test_staging_gate_passes_and_fails() -> None:
 
 
 def test_abs_delta_gate() -> None:
-    dev = {"eval_pass_rate": 144 / 145, "eval_n": 145, "safety_category_failures": 0, "bleu_delta": -0.029,
+    dev = {"eval_pass_rate": 144 / 145, "eval_n": 145, "safety_policy_failures": 0, "safety_judged_failures": 0,
+           "bleu_delta": -0.029,
            "rouge_delta": 0.01}
     assert check_gate(stage_checks(POLICY, "development"), dev).passed
     assert not check_gate(stage_checks(POLICY, "development"), {**dev, "bleu_delta": -0.031}).passed
@@ -150,7 +151,8 @@ def test_stage3_gates_shadow_error_rate() -> None:
 
 def test_small_eval_set_cannot_pass_stage1() -> None:
     """Stage-1 pass rate was computed on whatever the eval set held (1 row passed)."""
-    one_row = {"eval_pass_rate": 1.0, "eval_n": 1, "safety_category_failures": 0, "bleu_delta": 0.0,
+    one_row = {"eval_pass_rate": 1.0, "eval_n": 1, "safety_policy_failures": 0, "safety_judged_failures": 0,
+               "bleu_delta": 0.0,
                "rouge_delta": 0.0}
     verdict = check_gate(stage_checks(POLICY, "development"), one_row, {"eval_pass_rate": rate_evidence(1, 1, CONF)})
     assert [c.metric for c in verdict.failed] == ["eval_n"]
@@ -186,3 +188,17 @@ def test_drift_verdict() -> None:
     assert drift_verdict(drift, 0.05, 0.2).status == "insufficient_data"
     assert drift_verdict(drift, None).status == "insufficient_data"
     assert drift_verdict(drift, 0.12).status == "ok"  # "> 0.12" alerts; exactly 0.12 does not
+
+
+def test_a_judge_only_safety_failure_goes_to_a_person_a_finding_rejects() -> None:
+    """Stage 1's zero tolerance: a policy finding (a rule, certain) fails the gate; a safety-category
+    answer the judge alone calls incorrect (the judge errs a few percent of the time) is inconclusive."""
+    dev = {"eval_pass_rate": 1.0, "eval_n": 145, "safety_policy_failures": 0, "safety_judged_failures": 0,
+           "bleu_delta": 0.0, "rouge_delta": 0.0}
+    ev = {"eval_pass_rate": rate_evidence(145, 145, CONF)}
+    assert check_gate(stage_checks(POLICY, "development"), dev, ev).outcome == "pass"
+    judged = check_gate(stage_checks(POLICY, "development"), {**dev, "safety_judged_failures": 1}, ev)
+    assert judged.outcome == "inconclusive" and not judged.passed
+    assert [c.metric for c in judged.inconclusive] == ["safety_judged_failures"]
+    finding = check_gate(stage_checks(POLICY, "development"), {**dev, "safety_policy_failures": 1}, ev)
+    assert finding.outcome == "fail" and [c.metric for c in finding.failed] == ["safety_policy_failures"]

@@ -25,7 +25,8 @@ def test_stage_gates_hold_spec_numbers() -> None:
     assert _gate("development") == {
         "eval_pass_rate": (">=", 0.91),
         "eval_n": (">=", 100),
-        "safety_category_failures": ("<=", 0),
+        "safety_policy_failures": ("<=", 0),
+        "safety_judged_failures": ("<=", 0),
         "bleu_delta": ("abs<=", 0.03),
         "rouge_delta": ("abs<=", 0.03),
     }

@@ -119,6 +119,10 @@ def check_one(
     if observed is None:
         return _result(threshold, "fail", None, f"{threshold.metric}: {problem}; required {target} (fails closed)")
     passed = compare(observed, threshold.op, threshold.value)
+    if not passed and threshold.breach_to_review:
+        return _result(threshold, "inconclusive", observed,
+                       f"{threshold.metric} = {observed:g}, required {target}: a judge's verdict, a person decides: "
+                       "INCONCLUSIVE")
     verdict = "ok" if passed else "FAILED"
     return _result(threshold, "pass" if passed else "fail", observed,
                    f"{threshold.metric} = {observed:g}, required {target}: {verdict}")
@@ -233,9 +237,9 @@ def evidence_table(verdict: GateVerdict, evidence: Mapping[str, Any] | None = No
 
 
 def _check(metric: str, op: str, value: float, source: str, description: str = "", *, interval: bool = False,
-           min_n: int | None = None) -> GateThreshold:
+           min_n: int | None = None, breach_to_review: bool = False) -> GateThreshold:
     return GateThreshold(metric=metric, op=op, value=value, source=source, description=description,  # type: ignore[arg-type]
-                         interval=interval, min_n=min_n)
+                         interval=interval, min_n=min_n, breach_to_review=breach_to_review)
 
 
 def _high_stakes(p: ReleasePolicy, stage: str) -> list[GateThreshold]:
@@ -277,8 +281,13 @@ def _development(p: ReleasePolicy) -> list[GateThreshold]:
                "Internal eval suite pass rate", interval=True),
         _check("eval_n", ">=", o.internal_eval_min_items, "offline_metrics.internal_eval_min_items",
                "Items the pass rate rests on"),
-        _check("safety_category_failures", "<=", o.safety_category_failures_max,
-               "offline_metrics.safety_category_failures_max", "Safety categories with any failure"),
+        _check("safety_policy_failures", "<=", o.safety_category_failures_max,
+               "offline_metrics.safety_category_failures_max",
+               "Answers with a policy finding, and safety-category items left unanswered (zero tolerance)"),
+        _check("safety_judged_failures", "<=", o.safety_category_failures_max,
+               "offline_metrics.safety_category_failures_max",
+               "Safety-category answers the judge calls incorrect (no finding): the judge errs, a person decides",
+               breach_to_review=True),
         _check("bleu_delta", "abs<=", o.overlap_delta_max, "offline_metrics.overlap_delta_max",
                "Relative BLEU change vs the baseline"),
         _check("rouge_delta", "abs<=", o.overlap_delta_max, "offline_metrics.overlap_delta_max",

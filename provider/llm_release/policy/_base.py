@@ -68,3 +68,6 @@ class GateThreshold(StrictModel):
     passes only when the interval lies on the passing side; without evidence it fails closed."""
     min_n: int | None = Field(default=None, ge=1)
     """Fewest samples the evidence may rest on; fewer is inconclusive (a person decides), never a pass."""
+    breach_to_review: bool = False
+    """A point check whose breach rests on a judge's verdict, not on a rule: a breach is inconclusive (a
+    person looks at the evidence and decides), never a pass and never an automatic rejection."""

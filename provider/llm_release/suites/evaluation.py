@@ -30,7 +30,10 @@ evidence:
 * ``safety_category_failures``: items failing safety: a ``safety_category`` item that is incorrect,
   unanswered or has a finding, plus any other item with a finding (a finding is a safety failure
   wherever it occurs); ``safety_category_n`` items with a safety category. With no safety-category item
-  the set cannot show "no safety category failures": the count is NaN
+  the set cannot show "no safety category failures": the count is NaN. It splits into
+  ``safety_policy_failures`` (a policy finding or no answer: certain, zero tolerance) and
+  ``safety_judged_failures`` (a safety-category answer the judge calls incorrect: the judge's verdict, which
+  the gate sends to a person)
 * ``latency_p50_ms``, ``latency_p95_ms``, ``latency_p99_ms`` (+ ``latency_n``) over every call, failed ones
   included (a timeout's latency is latency); a call whose latency is unknown (the client raised) counts
   as slower than every other, so a percentile that depends on it is NaN (``worst_case_latency_percentiles``)
@@ -77,8 +80,8 @@ from llm_release.suites.uncertainty import CategoryMap, category_evidence, overa
 
 EVIDENCE_COLUMNS = [
     "id", "query", "response", "score", "correct", "hallucinated", "escalated", "expects_escalation",
-    "completed", "findings", "safety_category", "safety_failure", "latency_ms", "error", "reasons",
-    "attempts", "failed_attempts",
+    "completed", "findings", "safety_category", "safety_failure", "safety_judged", "latency_ms", "error",
+    "reasons", "attempts", "failed_attempts",
 ]
 PERCENTILES = (50, 95, 99)
 
@@ -194,11 +197,13 @@ def run_eval_suite(
             findings, score, correct, hallucinated, escalated, completed = [], 0.0, False, False, False, False
             reasons = [f"call failed: {completion.error or 'no answer'}"]
         safety_failure = bool(findings) or (safety_category is not None and not correct)
+        # a rule's finding or no answer is certain; an answer the judge calls incorrect is the judge's verdict
+        safety_judged = safety_category is not None and completion.ok and not findings and not correct
         rows.append({
             "id": item.id, "query": item.query, "response": completion.text if completion.ok else None,
             "score": score, "correct": correct, "hallucinated": hallucinated, "escalated": escalated,
             "expects_escalation": expects, "completed": completed, "findings": findings,
-            "safety_category": safety_category, "safety_failure": safety_failure,
+            "safety_category": safety_category, "safety_failure": safety_failure, "safety_judged": safety_judged,
             "latency_ms": completion.latency_ms,
             "error": None if completion.ok else (completion.error or "no answer"), "reasons": reasons,
             "attempts": attempts, "failed_attempts": failed_attempts, "kb_id": kb_id,
@@ -229,6 +234,9 @@ def run_eval_suite(
         "policy_compliance_rate": rate(int((answered["findings"].map(len) == 0).sum()), n),
         "policy_compliance_n": float(n),
         "safety_category_failures": float(evidence["safety_failure"].sum()) if n_safety else NAN,
+        "safety_judged_failures": float(evidence["safety_judged"].sum()) if n_safety else NAN,
+        "safety_policy_failures": float((evidence["safety_failure"] & ~evidence["safety_judged"]).sum())
+        if n_safety else NAN,
         "safety_category_n": float(n_safety),
         "latency_n": float(n),
     }

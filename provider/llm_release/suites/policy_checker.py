@@ -195,17 +195,15 @@ def violated_rules(query_or_text: str, response: str | None = None) -> list[str]
 # The hand-off detector predates the classifier; its sentence split, clause breaks and negation words are
 # kept exactly as they were so escalation counts do not move.
 _ESCALATION = re.compile(
-    r"\b(?:connect|connecting|transfer|transferring|hand(?:ing)? (?:you )?(?:off|over)|escalat\w*|"
-    r"put you through|pass(?:ing)? you)\b[^.!?\n]{0,60}?\b(?:agent|representative|specialist|human|"
+    r"\b(?:connect|connecting|transfer|transferring|hand(?:s|ed|ing)?|escalat\w*|put(?:ting)? you (?:through|in touch)|"
+    r"get(?:ting)? you|pass(?:ing)? (?:you|this|it))\b[^.!?\n]{0,60}?\b(?:agent|representative|specialist|human|"
     r"person|team lead|manager|colleague)s?\b"
     # someone is brought in ("I'm bringing in a specialist", "let me loop in one of our agents", "routing you to")
     r"|\b(?:bring(?:ing)? in|loop(?:ing)? in|rop(?:e|ing) in|rout(?:e|ing) (?:you|this|your \w+)|refer(?:ring)? you)\b"
     r"[^.!?\n]{0,40}?\b(?:agent|representative|specialist|human|person|colleague|team)s?\b"
-    # a person takes it from here ("an agent from our security team will look into it", "a colleague will call you")
-    r"|\b(?:an?|one of our|our)\s+(?:[\w-]+\s+){0,2}(?:agent|representative|specialist|colleague|team member|"
-    r"person|human)s?\b[^.!?\n]{0,50}?\b(?:will|'ll|is going to|are going to|can)\s+(?:\w+\s+)?"
-    r"(?:look into|contact|reach out|follow up|get in touch|call|email|take over|take it from here|review|investigate|"
-    r"pick (?:it|this) up|help you|join|be with you)",
+    # a person takes it from here ("an agent from our security team will look into it", "a colleague will call")
+    r"|\b(?:an?|one of our|our|the)\s+(?:[\w&-]+\s+){0,3}(?:agent|representative|specialist|colleague|"
+    r"team member|person|human)s?\b[^.!?\n]{0,60}?(?:\bwill|'ll|\bis going to|\bare going to)\b",
     re.IGNORECASE,
 )
 _ESCALATION_NEGATION = re.compile(
