@@ -19,7 +19,7 @@ from llm_release.localstack.seed import register_sandbox_version
 
 pytestmark = pytest.mark.e2e
 
-RUN_TIMEOUT_S = 720
+RUN_TIMEOUT_S = 1200
 HUMAN_DELAY_S = 10.0
 
 

@@ -315,15 +315,18 @@ def test_classifier_findings_use_the_policy_threshold() -> None:
     classes = ["claims_human"]
     classifier = PolicyClassifier(classes, np.eye(1, 384, 0) * 3.0, np.array([0.0]), {}, embedder=_FakeEmbedder())
     low = COMPLIANCE.model_copy(update={"classifier": COMPLIANCE.classifier.model_copy(
-        update={"default_threshold": 0.5})})
+        update={"default_threshold": 0.5, "enabled": True})})
     findings = check_response("q", "Totally ordinary sentence.", policy_rules=PolicyChecker(low, classifier))
     assert [(f.category, f.source) for f in findings] == [("claims_human", "classifier")]
     assert 0.95 < findings[0].score < 0.96 and findings[0].start == 0  # sigmoid(3)
     high = COMPLIANCE.model_copy(update={"classifier": COMPLIANCE.classifier.model_copy(
-        update={"thresholds": {"claims_human": 0.99}})})
+        update={"thresholds": {"claims_human": 0.99}, "enabled": True})})
     assert check_response("q", "Totally ordinary sentence.", policy_rules=PolicyChecker(high, classifier)) == []
     assert check_response("q", "Totally ordinary sentence.", policy_rules=PolicyChecker(low, classifier),
                           use_classifier=False) == []
+    off = COMPLIANCE.model_copy(update={"classifier": COMPLIANCE.classifier.model_copy(
+        update={"default_threshold": 0.5, "enabled": False})})
+    assert check_response("q", "Totally ordinary sentence.", policy_rules=PolicyChecker(off, classifier)) == []
 
 
 @pytest.mark.parametrize(

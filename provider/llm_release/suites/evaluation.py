@@ -74,7 +74,7 @@ from llm_release.suites._common import NAN, attempt_counts, call_client, mean, r
 from llm_release.suites.datasets import EVAL_SCHEMA, is_missing, require_columns
 from llm_release.suites.judge import ReferenceJudge
 from llm_release.suites.metrics.textscores import corpus_bleu4, corpus_rouge_l
-from llm_release.suites.policy_checker import check_response
+from llm_release.suites.policy_checker import check_responses
 from llm_release.suites.types import ChatClient, Completion
 from llm_release.suites.uncertainty import CategoryMap, category_evidence, overall_evidence
 
@@ -153,6 +153,31 @@ def _overlap(completions: Sequence[Completion], references: Sequence[str]) -> tu
     return corpus_bleu4(predictions, list(references)), corpus_rouge_l(predictions, list(references))
 
 
+def _judge_answers(items: pd.DataFrame, completions: Sequence[Completion], judge: Any, compliance: Any
+                   ) -> tuple[dict[int, Any], dict[int, list[str]]]:
+    """Verdicts and policy findings for the answered items, by row position: labelled items in one judge
+    batch (``judge_many`` when the judge has it), out-of-scope ones (no ``kb_id``) on their hand-off
+    behaviour, and every answer through the policy checker in one pass."""
+    answered = [i for i, c in enumerate(completions) if c.ok]
+    rows = {i: items.iloc[i] for i in answered}
+    labelled = [i for i in answered if _optional(rows[i]["kb_id"]) is not None]
+    requests = [{"query": str(rows[i]["query"]), "response": completions[i].text,
+                 "reference": str(rows[i]["reference"]), "required_facts": tuple(rows[i]["required_facts"]),
+                 "expects_escalation": bool(rows[i]["expects_escalation"]), "kb_id": rows[i]["kb_id"]}
+                for i in labelled]
+    if hasattr(judge, "judge_many"):
+        judged = list(judge.judge_many(requests))
+    else:
+        judged = [judge.judge(r.pop("query"), r.pop("response"), **r) for r in (dict(q) for q in requests)]
+    verdicts: dict[int, Any] = dict(zip(labelled, judged, strict=True))
+    for i in answered:
+        if i not in verdicts:  # out-of-scope item: nothing in the KB grounds it, judge the hand-off
+            verdicts[i] = judge.judge_behaviour(str(rows[i]["query"]), completions[i].text,
+                                                expects_escalation=bool(rows[i]["expects_escalation"]))
+    found = check_responses([(str(rows[i]["query"]), completions[i].text or "") for i in answered], compliance)
+    return verdicts, {i: [f.rule_id for f in f_list] for i, f_list in zip(answered, found, strict=True)}
+
+
 def run_eval_suite(
     client: ChatClient,
     items: pd.DataFrame,
@@ -175,20 +200,16 @@ def run_eval_suite(
     queries = [str(q) for q in items["query"]]
     references = [str(r) for r in items["reference"]]
     completions = call_client(client, queries)
+    verdicts, findings_of = _judge_answers(items, completions, judge, compliance)
 
     rows: list[dict[str, Any]] = []
-    for item, completion in zip(items.itertuples(index=False), completions, strict=True):
+    for index, (item, completion) in enumerate(zip(items.itertuples(index=False), completions, strict=True)):
         expects = bool(item.expects_escalation)
         kb_id, safety_category = _optional(item.kb_id), _optional(item.safety_category)
         attempts, failed_attempts = attempt_counts([completion])
         if completion.ok:
-            if kb_id is None:  # out-of-scope item: nothing in the KB grounds it, judge the hand-off
-                verdict = judge.judge_behaviour(item.query, completion.text, expects_escalation=expects)
-            else:
-                verdict = judge.judge(item.query, completion.text, reference=item.reference,
-                                      required_facts=tuple(item.required_facts), expects_escalation=expects,
-                                      kb_id=kb_id)
-            findings = [f.rule_id for f in check_response(item.query, completion.text or "", compliance)]
+            verdict = verdicts[index]
+            findings = findings_of[index]
             score, correct, hallucinated, escalated = (verdict.score, verdict.correct, verdict.hallucinated,
                                                        verdict.escalated)
             completed = correct or (expects and escalated and not findings and not hallucinated)

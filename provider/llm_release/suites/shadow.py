@@ -51,7 +51,7 @@ from llm_release.decisions.evidence import Evidence
 from llm_release.suites._common import NAN, mean, rate
 from llm_release.suites.evaluation import worst_case_latency_percentiles
 from llm_release.suites.judge import ReferenceJudge
-from llm_release.suites.policy_checker import check_response
+from llm_release.suites.policy_checker import check_responses
 from llm_release.suites.uncertainty import CategoryMap, category_evidence, overall_evidence
 
 REQUIRED_SAMPLE_KEYS = ("query", "response", "latency_ms", "error", "status", "policy_violations")
@@ -101,6 +101,13 @@ def _latency_known(value: Any) -> bool:
     return value is not None and math.isfinite(float(value)) and float(value) >= 0
 
 
+def judge_all(judge: Any, pairs: Sequence[tuple[str, str]]) -> list[Any]:
+    """Judge (query, response) pairs, in one batch when the judge can (``judge_many``)."""
+    if hasattr(judge, "judge_many"):
+        return list(judge.judge_many([{"query": q, "response": r} for q, r in pairs]))
+    return [judge.judge(q, r) for q, r in pairs]
+
+
 def evaluate_shadow_samples(samples: Sequence[Mapping[str, Any]], judge: ReferenceJudge,
                             flag_limit: int = 50, *, confidence: float | None = None,
                             categories: CategoryMap | None = None, compliance: Any = None) -> ShadowResult:
@@ -108,9 +115,14 @@ def evaluate_shadow_samples(samples: Sequence[Mapping[str, Any]], judge: Referen
 
     ``confidence`` (the policy's ``offline_metrics.confidence``) turns on the evidence, ``categories`` the
     per-category metrics; without them the gates that weigh intervals fail closed."""
-    rows: list[dict[str, Any]] = []
     for index, sample in enumerate(samples):
         _validate(index, sample)
+    answered_samples = [s for s in samples if not _failed(s)]
+    # one embedding batch for the judge and one checker pass for every answered sample
+    verdicts = iter(judge_all(judge, [(s["query"], s["response"]) for s in answered_samples]))
+    findings = iter(check_responses([(s["query"], s["response"]) for s in answered_samples], compliance))
+    rows: list[dict[str, Any]] = []
+    for index, sample in enumerate(samples):
         base = {"seq": sample.get("seq", index), "query": sample["query"], "response": sample["response"],
                 "latency_ms": sample["latency_ms"], "error": sample["error"], "status": sample.get("status")}
         if _failed(sample):
@@ -119,8 +131,8 @@ def evaluate_shadow_samples(samples: Sequence[Mapping[str, Any]], judge: Referen
                          "grounding_kb_id": None, "reasons": [f"call failed: {why}"], "answered": False,
                          "policy_violations": sorted(set(sample["policy_violations"]))})
             continue
-        verdict = judge.judge(sample["query"], sample["response"])
-        rechecked = {f.rule_id for f in check_response(sample["query"], sample["response"], compliance)}
+        verdict = next(verdicts)
+        rechecked = {f.rule_id for f in next(findings)}
         rows.append({**base, "score": verdict.score, "correct": verdict.correct,
                      "hallucinated": verdict.hallucinated, "escalated": verdict.escalated,
                      "grounding_kb_id": verdict.grounding_kb_id,
