@@ -125,6 +125,8 @@ def drive_run(
             return {"run_id": run_id, "state": state, "tis": admin.task_instances(dag_id, run_id)}, answered
         time.sleep(1)
     tis = admin.task_instances(dag_id, run_id)
+    # a run left running would hold the next scenario's run in the queue (one active run per DAG)
+    admin.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}", json={"state": "failed"})
     pytest.fail(
         f"run {run_id} not finished after {RUN_TIMEOUT_S}s: "
         f"{ {t: ti['state'] for t, ti in tis.items() if ti['state'] not in ('success', 'skipped')} }"
