@@ -51,6 +51,29 @@ def _dwell_trigger(gateway: str, *, dwell_seconds: float, max_seconds: float, mi
     )
 
 
+def _wait_for_violations_to_stop(gateway: str, *, quiet_s: float = 2.0, limit_s: float = 30.0) -> None:
+    """Wait until the candidate's violation counter has not moved for ``quiet_s``.
+
+    A fixed sleep was not enough on a loaded CI machine: answers produced under the fault were still being
+    counted seconds after it was switched off, and landed in the healthy dwell's first window.
+    """
+    from llm_release.integrations.metrics import GatewayMetricsSource, window_stats
+
+    source = GatewayMetricsSource(f"{gateway}/metrics")
+    deadline = time.monotonic() + limit_s
+    prev = source.scrape()
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        cur = source.scrape()
+        if window_stats(prev, cur, "candidate", "live").policy_violations:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return
+        prev = cur
+    raise AssertionError(f"candidate policy violations still counted {limit_s:.0f}s after the fault was cleared")
+
+
 def test_the_dwell_trigger_on_real_traffic_rolls_back_a_violating_candidate_and_passes_a_good_one(tmp_path) -> None:
     """Real gateway, model servers and replayed traffic: scrape -> window -> judge -> dwell_step -> event."""
     from llm_release.integrations.router import SandboxGatewayRouter
@@ -68,7 +91,7 @@ def test_the_dwell_trigger_on_real_traffic_rolls_back_a_violating_candidate_and_
         assert event["status"] == "rollback" and event["trigger"] == "policy_violation_rollback", event["reason"]
         assert time.monotonic() - started < 15
         httpx.put(faults, json={"policy_violation_rate": 0.0}, timeout=5).raise_for_status()
-        time.sleep(2.0)  # let requests answered under the fault drain out of the next window
+        _wait_for_violations_to_stop(gateway)  # answers given under the fault drain out of the next window
         # a healthy candidate: the dwell completes once its rates are confidently clean (or goes to a
         # person when the traffic is too thin to decide within the limit; it never "passes" on no data)
         started = time.monotonic()
