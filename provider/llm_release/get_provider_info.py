@@ -28,6 +28,27 @@ def _endpoint_fields() -> dict[str, Any]:
     }
 
 
+def _judge_fields() -> dict[str, Any]:
+    return {
+        "model": {"label": "Judge model name", "schema": {"type": ["string", "null"]}},
+        "price_per_1k_input": {
+            "label": "Price per 1,000 prompt tokens",
+            "schema": {"type": ["number", "null"], "default": 0},
+        },
+        "price_per_1k_output": {
+            "label": "Price per 1,000 completion tokens",
+            "schema": {"type": ["number", "null"], "default": 0},
+        },
+        "cache_dir": {"label": "Verdict cache directory", "schema": {"type": ["string", "null"]}},
+        "timeout_s": {"label": "Request timeout (s)", "schema": {"type": ["number", "null"], "default": 60}},
+        "json_mode": {"label": "Ask for JSON mode", "schema": {"type": ["boolean", "null"], "default": False}},
+        "max_retries": {
+            "label": "Retries on 429/5xx/timeouts",
+            "schema": {"type": ["integer", "null"], "default": 2},
+        },
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-llm-release",
@@ -60,6 +81,7 @@ def get_provider_info() -> dict[str, Any]:
                     "llm_release.hooks.model_endpoint",
                     "llm_release.hooks.traffic_router",
                     "llm_release.hooks.metrics_source",
+                    "llm_release.hooks.llm_judge",
                 ],
             }
         ],
@@ -109,6 +131,17 @@ def get_provider_info() -> dict[str, Any]:
                     "hidden-fields": ["login", "password", "extra"],
                     "relabeling": {"host": "Gateway host or URL"},
                     "placeholders": {"host": "127.0.0.1"},
+                },
+            },
+            {
+                "hook-class-name": "llm_release.hooks.llm_judge.LLMJudgeHook",
+                "hook-name": "LLM Judge (OpenAI-compatible)",
+                "connection-type": "llm_judge",
+                "conn-fields": _judge_fields(),
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "extra"],
+                    "relabeling": {"password": "API key", "host": "Host or base URL"},
+                    "placeholders": {"host": "https://judge.internal/v1", "schema": "https"},
                 },
             },
         ],

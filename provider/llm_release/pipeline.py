@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 JOIN = "none_failed_min_one_success"
 DWELL_RETRIES = 2
 RED_TEAM_ROLE = "safety_reviewer"
+GATE_REVIEWER_ROLE = "ml_lead"
+"""Role whose users decide an inconclusive stage 1-3 gate (and stage 2's routed results)."""
 """Role whose users accept the external red team's findings at stage 4 (High risk and above, spec 9)."""
 
 
@@ -80,6 +82,22 @@ def _params(config: ReleaseConfig) -> dict[str, Param]:
     }
 
 
+def _refuse_unwired_judges(policy: Any, path: str) -> None:
+    """The LLM judge exists as a client and hook (``integrations.llm_judge``, ``LLMJudgeHook``) but the
+    suites, the shadow evaluation and the dwell trigger judge with the offline claim judge only. A policy
+    asking for ``llm`` or ``both`` would otherwise be validated and silently ignored: refuse it here, before
+    any DAG exists, naming the field."""
+    from llm_release.policy import JUDGE_USES
+
+    asked = {use: getattr(policy.judging, use) for use in JUDGE_USES if getattr(policy.judging, use) != "offline"}
+    if asked:
+        fields = ", ".join(f"judging.{use} = {mode!r}" for use, mode in asked.items())
+        raise ValueError(
+            f"{path}: {fields}: the release pipeline judges with the offline claim judge only; the LLM judge "
+            "is not wired into the suites, the shadow evaluation or the dwell trigger yet. Set them to 'offline'."
+        )
+
+
 def build_release_dag(
     config: ReleaseConfig | str | Path,
     *,
@@ -101,10 +119,12 @@ def build_release_dag(
     path = str(config_path or config)
     cfg = config if not isinstance(config, (str, Path)) else load_release_config(config)
     policy = cfg.release_policy
+    _refuse_unwired_judges(policy, path)
     common = {"config_path": path}
 
     def approval(
-        task_id: str, role: str, purpose: str, *, stage: str, decision_task_id: str | None = None
+        task_id: str, role: str, purpose: str, *, stage: str, decision_task_id: str | None = None,
+        gate_task_id: str | None = None, route_task_id: str | None = None,
     ) -> RoleApprovalOperator:
         return RoleApprovalOperator(
             task_id=task_id,
@@ -114,8 +134,24 @@ def build_release_dag(
             approvers=cfg.users_for(role),
             stage=stage,
             decision_task_id=decision_task_id,
+            gate_task_id=gate_task_id,
+            route_task_id=route_task_id,
             **common,
         )
+
+    def gate_review(group: str, gate: ReleaseGateOperator, stage: str, passed_id: str, purpose: str) -> list[Any]:
+        """After ``gate``: route to a person (an inconclusive gate; at stage 2 also the section-3 routing
+        table) or straight on. Approve -> ``passed_id`` runs; Reject fails the review -> rejection path."""
+        review = approval("human_review", GATE_REVIEWER_ROLE, purpose, stage=stage, gate_task_id=gate.task_id,
+                          route_task_id=f"{group}.route_review")
+        passed = EmptyOperator(task_id=passed_id, trigger_rule=JOIN)
+        route = HumanReviewRoutingOperator(
+            task_id="route_review", gate_task_id=gate.task_id, review_task_id=review.task_id,
+            continue_task_id=passed.task_id, stage=stage, **common,
+        )
+        gate >> route >> [review, passed]
+        review >> passed
+        return [route, review, passed]
 
     phases = [p for p in policy.rollout.phases if p.traffic_percent > 0]
     # SetTraffic of every phase after this one reads its dwell's measurements (canary acceleration)
@@ -145,10 +181,12 @@ def build_release_dag(
                 task_id="internal_eval", dataset="eval_set", with_baseline=True, **common
             )
             gate1 = ReleaseGateOperator(
-                task_id="gate", stage="development", measurement_tasks=[internal_eval.task_id], **common
+                task_id="gate", stage="development", measurement_tasks=[internal_eval.task_id],
+                inconclusive_to_review=True, **common
             )
             internal_eval >> gate1
-        pre_live += [internal_eval, gate1]
+            review1 = gate_review(s1.group_id, gate1, "development", "developed", "stage 1 gate review")
+        pre_live += [internal_eval, gate1, *review1]
 
         with TaskGroup("stage_2_validation", tooltip="Held-out SCS, adversarial, bias, load test") as s2:
             validation_eval = EvaluationSuiteOperator(
@@ -163,22 +201,13 @@ def build_release_dag(
             drift = DriftCheckOperator(task_id="drift", **common)
             suites = [validation_eval, adversarial, bias, load, paraphrase, drift]
             gate2 = ReleaseGateOperator(
-                task_id="gate", stage="validation", measurement_tasks=[t.task_id for t in suites], **common
-            )
-            human_review = approval("human_review", "ml_lead", "stage 2 result review", stage="validation")
-            validated = EmptyOperator(task_id="validated", trigger_rule=JOIN)
-            route_review = HumanReviewRoutingOperator(
-                task_id="route_review",
-                gate_task_id=gate2.task_id,
-                review_task_id=human_review.task_id,
-                continue_task_id=validated.task_id,
-                **common,
+                task_id="gate", stage="validation", measurement_tasks=[t.task_id for t in suites],
+                inconclusive_to_review=True, **common
             )
             chain_list([t for t in suites if t is not load], load)
             chain_list(suites, gate2)
-            gate2 >> route_review >> [human_review, validated]
-            human_review >> validated
-        pre_live += [*suites, gate2, route_review, human_review, validated]
+            review2 = gate_review(s2.group_id, gate2, "validation", "validated", "stage 2 result review")
+        pre_live += [*suites, gate2, *review2]
 
         with TaskGroup("stage_3_staging", tooltip="Shadow on mirrored traffic, decision score") as s3:
             start_shadow = StartShadowOperator(task_id="start_shadow", **common)
@@ -189,7 +218,8 @@ def build_release_dag(
                 task_id="evaluate_shadow", start_task_id=start_shadow.task_id, **common
             )
             gate3 = ReleaseGateOperator(
-                task_id="gate", stage="staging", measurement_tasks=[evaluate_shadow.task_id], **common
+                task_id="gate", stage="staging", measurement_tasks=[evaluate_shadow.task_id],
+                inconclusive_to_review=True, **common
             )
             decision = DecisionScoreOperator(
                 task_id="decision_score",
@@ -198,8 +228,10 @@ def build_release_dag(
                 shadow_task_id=evaluate_shadow.task_id,
                 **common,
             )
-            start_shadow >> shadow_dwell >> evaluate_shadow >> gate3 >> decision
-        pre_live += [start_shadow, shadow_dwell, evaluate_shadow, gate3, decision]
+            start_shadow >> shadow_dwell >> evaluate_shadow >> gate3
+            review3 = gate_review(s3.group_id, gate3, "staging", "staged", "stage 3 gate review")
+            review3[-1] >> decision
+        pre_live += [start_shadow, shadow_dwell, evaluate_shadow, gate3, *review3, decision]
 
         with TaskGroup("stage_4_preproduction", tooltip="Human sign-off per role, rollback path") as s4:
             approvals = {

@@ -19,7 +19,7 @@ from llm_release.localstack.seed import register_sandbox_version
 
 pytestmark = pytest.mark.e2e
 
-RUN_TIMEOUT_S = 720
+RUN_TIMEOUT_S = 1200
 HUMAN_DELAY_S = 10.0
 
 
@@ -52,6 +52,12 @@ def reset_sandbox(stack: Stack) -> None:
         error_rate=0.0,
         injection_susceptibility=0.0,
         persona_failure_rate=0.0,
+        fabrication_rate=0.0,
+        contradiction_rate=0.0,
+        wrong_number_rate=0.0,
+        omission_rate=0.0,
+        persona_slip_rate=0.0,
+        scopes=None,
     )
 
 
@@ -119,6 +125,8 @@ def drive_run(
             return {"run_id": run_id, "state": state, "tis": admin.task_instances(dag_id, run_id)}, answered
         time.sleep(1)
     tis = admin.task_instances(dag_id, run_id)
+    # a run left running would hold the next scenario's run in the queue (one active run per DAG)
+    admin.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}", json={"state": "failed"})
     pytest.fail(
         f"run {run_id} not finished after {RUN_TIMEOUT_S}s: "
         f"{ {t: ti['state'] for t, ti in tis.items() if ti['state'] not in ('success', 'skipped')} }"
@@ -161,7 +169,15 @@ def test_a_good_candidate_is_released(stack: Stack) -> None:
     release = stack.client("admin").xcom("release_support_llm", result["run_id"], "prepare")
     events = stack.audit(release["release_id"])
     kinds = [e.kind for e in events]
-    gates = {e.payload.get("stage") for e in events if e.kind == "gate_verdict" and e.payload.get("passed")}
+    # a gate passes, or is inconclusive and a person approved its review (the ML lead, answered above)
+    opened = [e for e in events if e.kind == "gate_verdict" and (e.payload.get("passed")
+                                                                  or e.payload.get("outcome") == "inconclusive")]
+    gates = {e.payload.get("stage") for e in opened}
+    undecided = {e.payload.get("stage") for e in opened if e.payload.get("outcome") == "inconclusive"}
+    print(f"gates that went to a person: {sorted(undecided)}")
+    reviewed = {t.split(".")[0] for t, _ in answered if t.endswith(".human_review")}
+    assert {f"stage_{n}_{s}" for n, s in ((1, "development"), (2, "validation"), (3, "staging"))
+            if s in undecided} <= reviewed
     assert {"development", "validation", "staging", "preproduction"} <= gates
     assert "decision_score" in kinds and "promotion" in kinds
     approvals = [e for e in events if e.kind == "approval"]
@@ -201,7 +217,7 @@ def test_b_policy_leaking_candidate_is_rejected_without_traffic(stack: Stack) ->
     release = stack.client("admin").xcom("release_support_llm", result["run_id"], "prepare")
     gate = [e for e in stack.audit(release["release_id"]) if e.kind == "gate_verdict"]
     failed = [c["metric"] for c in gate[0].payload["checks"] if not c["passed"]]
-    assert "safety_category_failures" in failed
+    assert "safety_policy_failures" in failed
 
 
 def test_d_one_person_answering_two_roles_is_refused(stack: Stack) -> None:
@@ -233,6 +249,65 @@ def test_d_one_person_answering_two_roles_is_refused(stack: Stack) -> None:
     ]
     assert verdict and not verdict[-1].payload["passed"]
     assert any("carol" in p for p in verdict[-1].payload["problems"])
+
+
+def failed_checks(stack: Stack, release_id: str) -> list[dict[str, Any]]:
+    return [c for e in stack.audit(release_id) if e.kind == "gate_verdict"
+            for c in e.payload.get("checks", []) if c.get("outcome", "fail" if not c["passed"] else "pass") == "fail"]
+
+
+def test_e_refund_fabricator_is_stopped_before_live_traffic(stack: Stack) -> None:
+    """Invented, number-free claims on a quarter of refund and billing-dispute answers only: the average
+    hides them, the high-stakes category floors do not."""
+    reset_sandbox(stack)
+    set_faults(stack, "candidate", fabrication_rate=0.25,
+               scopes={"fabrication": {"categories": ["refunds", "billing-dispute"]}})
+    version = new_candidate(stack, "invents refund terms")
+    before = candidate_live_requests(stack)
+    result, _ = drive_run(
+        stack, "release_support_llm", {"candidate_version": version, "release_type": "prompt_minor"}
+    )
+    states = {t: ti["state"] for t, ti in result["tis"].items()}
+    assert result["state"] == "failed", states
+    assert states["reject"] == "success"
+    assert candidate_live_requests(stack) == before, "the fabricator must never receive live traffic"
+    assert stack.router().get_weights()["candidate"] == 0
+    release = stack.client("admin").xcom("release_support_llm", result["run_id"], "prepare")
+    failed = failed_checks(stack, release["release_id"])
+    named = [c for c in failed if c["metric"].startswith(("hs_refunds", "hs_billing_disputes",
+                                                           "shadow_hs_refunds", "shadow_hs_billing_disputes"))]
+    assert named, [c["reason"] for c in failed]
+    print(f"stopped by: {[c['reason'] for c in named]}")
+
+
+def test_f_canary_only_policy_violator_is_rolled_back(stack: Stack) -> None:
+    """Clean offline and in shadow, violating policy once it serves live canary traffic: zero tolerance."""
+    reset_sandbox(stack)
+    set_faults(stack, "candidate", policy_violation_rate=0.5, scopes={"policy_violation": {"traffic": ["live"]}})
+    version = new_candidate(stack, "misbehaves on live traffic")
+    try:
+        result, _ = drive_run(
+            stack, "release_support_llm", {"candidate_version": version, "release_type": "prompt_minor"}
+        )
+        states = {t: ti["state"] for t, ti in result["tis"].items()}
+        assert result["state"] == "failed", states
+        assert states["stage_5_production.dwell_canary_tier_1"] == "failed", states
+        assert states["rollback"] == "success"
+        assert states["stage_5_production.promote"] == "upstream_failed"
+        assert router_weights_reverted(stack)
+        rollback = stack.client("admin").xcom("release_support_llm", result["run_id"], "rollback")
+        assert "policy" in rollback["trigger"], rollback
+    finally:
+        from llm_release.integrations.tickets import LocalTicketStore
+
+        tickets = LocalTicketStore(stack.tickets_dir)
+        for ticket in tickets.list_open("post_incident_review"):
+            tickets.close(ticket.ticket_id, "closed by the e2e test")
+        reset_sandbox(stack)
+
+
+def router_weights_reverted(stack: Stack) -> bool:
+    return stack.router().get_weights() == {"stable": 100, "candidate": 0}
 
 
 def test_c_error_rate_at_10_percent_rolls_back(stack: Stack) -> None:

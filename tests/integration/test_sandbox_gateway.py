@@ -13,7 +13,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from llm_release.sandbox.bot import FABRICATED_SENTENCES, POLICY_VIOLATIONS, entry_phrasings
+from llm_release.sandbox.fault_library import split_sentences
 from llm_release.sandbox.runner import SandboxProcess, pid_alive
+from llm_release.suites.knowledge_base import default_knowledge_base
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +64,8 @@ def client(sandbox: SandboxProcess) -> Iterator[httpx.Client]:
         assert http.put(f"{url}/admin/weights", json={"weights": {"stable": 100}}).status_code == 200
         assert http.put(f"{url}/admin/shadow", json={"target": None}).status_code == 200
         for build in ("stable", "candidate"):
-            reset = {"error_rate": 0, "policy_violation_rate": 0, "hallucination_rate": 0}
+            reset = {"error_rate": 0, "policy_violation_rate": 0, "hallucination_rate": 0, "fabrication_rate": 0,
+                     "scopes": None}
             assert http.put(f"{sandbox.urls[build]}/admin/faults", json=reset).status_code == 200
 
 
@@ -87,7 +91,8 @@ def test_chat_completion_through_gateway(sandbox: SandboxProcess, client: httpx.
     assert response.headers["x-served-by"] == "stable"
     body = response.json()
     content = body["choices"][0]["message"]["content"]
-    assert "5-7 business days" in content
+    # the bot answers in one of its own wordings of the shipping-times entry, never the KB sentence
+    assert content in entry_phrasings(default_knowledge_base().get("shipping-times"))
     assert body["model"] == "northwind-support-stable"
     assert body["usage"]["completion_tokens"] == len(content.split())
     assert body["id"].startswith("chatcmpl-")
@@ -169,6 +174,12 @@ def test_faults_switch_at_run_time_and_errors_are_counted(
 
 
 def test_policy_violations_are_counted(sandbox: SandboxProcess, client: httpx.Client) -> None:
+    """The gateway checks every answer and counts flagged ones; which it flags is the checker's business.
+
+    The sandbox's violations are written in plain words, independently of the checker, so this test does
+    not assume the checker catches each one (that is measured on labelled data, not here): it checks that
+    the counter and the recorded samples agree and that the stable build is untouched.
+    """
     url = sandbox.gateway_url
     client.put(f"{sandbox.urls['candidate']}/admin/faults", json={"policy_violation_rate": 1})
     client.put(f"{url}/admin/weights", json={"weights": {"stable": 0, "candidate": 100}})
@@ -177,16 +188,45 @@ def test_policy_violations_are_counted(sandbox: SandboxProcess, client: httpx.Cl
     for query in KB_QUERIES:
         assert chat(client, url, query).status_code == 200
     after = metric(client, url, "llm_gateway_policy_violations_total", version="candidate", mode="live")
-    assert after - before == len(KB_QUERIES)
     samples = client.get(f"{url}/admin/samples", params={"version": "candidate", "since": cursor}).json()
     assert len(samples["samples"]) == len(KB_QUERIES)
-    assert all(s["policy_violations"] for s in samples["samples"])
+    assert after - before == sum(bool(s["policy_violations"]) for s in samples["samples"])
+    violations = set(POLICY_VIOLATIONS)
+    assert all(violations & set(split_sentences(s["response"])) for s in samples["samples"])
     # The stable build is untouched by the candidate's fault.
     client.put(f"{url}/admin/weights", json={"weights": {"stable": 100, "candidate": 0}})
     name = "llm_gateway_policy_violations_total"
     before_stable = metric(client, url, name, version="stable", mode="live")
     chat(client, url, KB_QUERIES[1])
     assert metric(client, url, name, version="stable", mode="live") == before_stable
+
+
+def test_faults_scoped_to_traffic_fire_only_there(sandbox: SandboxProcess, client: httpx.Client) -> None:
+    """The gateway marks shadow and live requests; a shadow-only fault spares offline and live answers."""
+    url, candidate = sandbox.gateway_url, sandbox.urls["candidate"]
+    faults = {"fabrication_rate": 1, "scopes": {"fabrication": {"traffic": ["shadow"], "categories": ["shipping"]}}}
+    assert client.put(f"{candidate}/admin/faults", json=faults).json()["scopes"]["fabrication"]["traffic"] == [
+        "shadow"
+    ]
+    claims = set(FABRICATED_SENTENCES)
+    query = "How long does shipping take?"
+    offline = chat(client, candidate, query).json()["choices"][0]["message"]["content"]
+    assert not claims & set(split_sentences(offline))
+    client.put(f"{url}/admin/shadow", json={"target": "candidate"})
+    cursor = client.get(f"{url}/admin/samples", params={"since": 10**9}).json()["next"]
+    chat(client, url, query)
+    deadline, shadow = time.monotonic() + 10, []
+    while time.monotonic() < deadline and not shadow:
+        params = {"version": "candidate", "mode": "shadow", "since": cursor}
+        shadow = client.get(f"{url}/admin/samples", params=params).json()["samples"]
+        time.sleep(0.05)
+    assert shadow and claims & set(split_sentences(shadow[0]["response"]))
+    client.put(f"{url}/admin/shadow", json={"target": None})
+    client.put(f"{url}/admin/weights", json={"weights": {"stable": 0, "candidate": 100}})
+    live = chat(client, url, query).json()["choices"][0]["message"]["content"]
+    assert live == offline  # same build, seed and query: the same wording, no fault on live traffic
+    bad = client.put(f"{candidate}/admin/faults", json={"scopes": {"omission": {"categories": ["refundz"]}}})
+    assert bad.status_code == 422 and "refundz" in bad.text and "categories" in bad.text
 
 
 def test_escalations_are_counted(sandbox: SandboxProcess, client: httpx.Client) -> None:

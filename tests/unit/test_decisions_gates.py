@@ -8,20 +8,42 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llm_release.decisions import check_gate, drift_verdict, required_reviews
+from llm_release.decisions import check_gate as _check_gate
+from llm_release.decisions import drift_verdict, required_reviews
+from llm_release.decisions.evidence import Evidence, high_stakes_metric, rate_evidence
 from llm_release.decisions.gates import stage_checks
 from llm_release.decisions.routing import route_conditions
 from llm_release.policy import DEFAULT_PROFILE, GateThreshold, load_policy
 
 POLICY = load_policy(DEFAULT_PROFILE)
-STAGING_OK = {
-    "shadow_scs": 0.86,
-    "shadow_samples": 612,
-    "shadow_hallucination_rate": 0.01,
-    "shadow_policy_violation_rate": 0.0,
-    "shadow_latency_p99_ms": 3100,
-    "shadow_error_rate": 0.002,
+CONF = POLICY.offline_metrics.confidence
+
+
+def _mean(value: float, n: int, lo: float, hi: float) -> Evidence:
+    return Evidence(kind="mean", value=value, n=n, lo=lo, hi=hi, confidence=CONF, method="bootstrap_bca")
+
+
+EVIDENCE = {
+    "shadow_scs": _mean(0.86, 612, 0.85, 0.87),
+    "shadow_hallucination_rate": rate_evidence(3, 612, CONF),
+    "shadow_policy_violation_rate": rate_evidence(0, 612, CONF),
+    "shadow_error_rate": rate_evidence(1, 613, CONF),
+    "eval_pass_rate": rate_evidence(144, 145, CONF),
 }
+for _group in POLICY.offline_metrics.high_stakes_categories:
+    EVIDENCE[high_stakes_metric(_group.name, "scs", "shadow_")] = _mean(0.9, 200, 0.88, 0.92)
+    EVIDENCE[high_stakes_metric(_group.name, "hallucination_rate", "shadow_")] = rate_evidence(0, 200, CONF)
+    EVIDENCE[high_stakes_metric(_group.name, "policy_violation_rate", "shadow_")] = rate_evidence(0, 200, CONF)
+STAGING_OK = {
+    "shadow_samples": 612,
+    "shadow_latency_p99_ms": 3100,
+    **{m: e.value for m, e in EVIDENCE.items() if m.startswith("shadow_")},
+}
+
+
+def check_gate(thresholds, measurements, evidence=None):  # type: ignore[no-untyped-def]
+    """The gate with the fixtures' evidence and the policy's confidence."""
+    return _check_gate(thresholds, measurements, EVIDENCE if evidence is None else evidence, confidence=CONF)
 
 
 def test_staging_gate_passes_and_fails() -> None:
@@ -30,12 +52,17 @@ def test_staging_gate_passes_and_fails() -> None:
     assert not verdict.passed
     assert [c.metric for c in verdict.failed] == ["shadow_samples"]
     assert "shadow_samples = 499, required shadow_samples >= 500: FAILED" in verdict.summary()
-    # strict "<": exactly 3 % hallucination fails
-    assert not check_gate(stage_checks(POLICY, "staging"), {**STAGING_OK, "shadow_hallucination_rate": 0.03}).passed
+    # exactly 3 % hallucination on 600 answers: the interval straddles "< 3 %", a person decides
+    three = rate_evidence(18, 600, CONF)
+    verdict = check_gate(stage_checks(POLICY, "staging"), {**STAGING_OK, "shadow_hallucination_rate": 0.03},
+                         {**EVIDENCE, "shadow_hallucination_rate": three})
+    assert not verdict.passed and verdict.outcome == "inconclusive"
+    assert [c.metric for c in verdict.inconclusive] == ["shadow_hallucination_rate"]
 
 
 def test_abs_delta_gate() -> None:
-    dev = {"eval_pass_rate": 0.93, "eval_n": 145, "safety_category_failures": 0, "bleu_delta": -0.029,
+    dev = {"eval_pass_rate": 144 / 145, "eval_n": 145, "safety_policy_failures": 0, "safety_judged_failures": 0,
+           "bleu_delta": -0.029,
            "rouge_delta": 0.01}
     assert check_gate(stage_checks(POLICY, "development"), dev).passed
     assert not check_gate(stage_checks(POLICY, "development"), {**dev, "bleu_delta": -0.031}).passed
@@ -54,13 +81,13 @@ def test_missing_metric_and_empty_gate() -> None:
     verdict = check_gate(stage_checks(POLICY, "staging"), partial)
     assert not verdict.passed and "shadow_latency_p99_ms: not measured" in verdict.summary()
     with pytest.raises(ValueError, match="empty gate"):
-        check_gate([], STAGING_OK)
+        _check_gate([], STAGING_OK)
 
 
 def test_equality_operator() -> None:
     gate = [GateThreshold(metric="x", op="==", value=0.3)]
-    assert check_gate(gate, {"x": 0.1 + 0.2}).passed
-    assert not check_gate(gate, {"x": 0.31}).passed
+    assert _check_gate(gate, {"x": 0.1 + 0.2}).passed
+    assert not _check_gate(gate, {"x": 0.31}).passed
 
 
 @given(
@@ -68,8 +95,8 @@ def test_equality_operator() -> None:
 )
 def test_nan_never_passes(op: str, value: float) -> None:
     gate = [GateThreshold(metric="m", op=op, value=value)]
-    assert not check_gate(gate, {"m": math.nan}).passed
-    assert not check_gate(gate, {}).passed
+    assert not _check_gate(gate, {"m": math.nan}).passed
+    assert not _check_gate(gate, {}).passed
 
 
 def test_approval_routing_table() -> None:
@@ -124,9 +151,10 @@ def test_stage3_gates_shadow_error_rate() -> None:
 
 def test_small_eval_set_cannot_pass_stage1() -> None:
     """Stage-1 pass rate was computed on whatever the eval set held (1 row passed)."""
-    one_row = {"eval_pass_rate": 1.0, "eval_n": 1, "safety_category_failures": 0, "bleu_delta": 0.0,
+    one_row = {"eval_pass_rate": 1.0, "eval_n": 1, "safety_policy_failures": 0, "safety_judged_failures": 0,
+               "bleu_delta": 0.0,
                "rouge_delta": 0.0}
-    verdict = check_gate(stage_checks(POLICY, "development"), one_row)
+    verdict = check_gate(stage_checks(POLICY, "development"), one_row, {"eval_pass_rate": rate_evidence(1, 1, CONF)})
     assert [c.metric for c in verdict.failed] == ["eval_n"]
 
 
@@ -160,3 +188,17 @@ def test_drift_verdict() -> None:
     assert drift_verdict(drift, 0.05, 0.2).status == "insufficient_data"
     assert drift_verdict(drift, None).status == "insufficient_data"
     assert drift_verdict(drift, 0.12).status == "ok"  # "> 0.12" alerts; exactly 0.12 does not
+
+
+def test_a_judge_only_safety_failure_goes_to_a_person_a_finding_rejects() -> None:
+    """Stage 1's zero tolerance: a policy finding (a rule, certain) fails the gate; a safety-category
+    answer the judge alone calls incorrect (the judge errs a few percent of the time) is inconclusive."""
+    dev = {"eval_pass_rate": 1.0, "eval_n": 145, "safety_policy_failures": 0, "safety_judged_failures": 0,
+           "bleu_delta": 0.0, "rouge_delta": 0.0}
+    ev = {"eval_pass_rate": rate_evidence(145, 145, CONF)}
+    assert check_gate(stage_checks(POLICY, "development"), dev, ev).outcome == "pass"
+    judged = check_gate(stage_checks(POLICY, "development"), {**dev, "safety_judged_failures": 1}, ev)
+    assert judged.outcome == "inconclusive" and not judged.passed
+    assert [c.metric for c in judged.inconclusive] == ["safety_judged_failures"]
+    finding = check_gate(stage_checks(POLICY, "development"), {**dev, "safety_policy_failures": 1}, ev)
+    assert finding.outcome == "fail" and [c.metric for c in finding.failed] == ["safety_policy_failures"]

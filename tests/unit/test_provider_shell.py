@@ -25,7 +25,7 @@ def test_provider_info_is_valid_against_airflows_schema() -> None:
     info = get_provider_info()
     jsonschema.validate(info, schema)
     assert {c["connection-type"] for c in info["connection-types"]} == {
-        "llm_model_endpoint", "llm_traffic_router", "llm_metrics_source"}
+        "llm_model_endpoint", "llm_traffic_router", "llm_metrics_source", "llm_judge"}
 
 
 def test_every_class_named_in_provider_info_imports() -> None:

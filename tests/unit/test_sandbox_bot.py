@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from llm_release.sandbox.bot import SupportBot, is_persona_question
+from llm_release.sandbox.bot import HUMAN_CLAIMS, SupportBot, is_persona_question
 from llm_release.sandbox.faults import FaultSettings
 from llm_release.suites import datasets
 from llm_release.suites.adversarial import identifies_as_ai
@@ -43,5 +43,20 @@ def test_traffic_recording_persona_rows_match_the_detector() -> None:
 
 
 def test_persona_failure_fault_makes_the_bot_claim_to_be_human(bots: dict[str, SupportBot]) -> None:
-    reply = bots["candidate"].reply("Are you a human?", FaultSettings(persona_failure_rate=1.0))
-    assert reply.fault == "persona_failure" and not identifies_as_ai(reply.text)
+    """Every planted human claim, not only the ones a detector happens to catch.
+
+    The claims are the sandbox's own texts; whether ``identifies_as_ai`` reads each one right is a
+    property of that detector (measured on labelled data), so it is not asserted here for all of them.
+    """
+    claims = set()
+    for i in range(40):
+        reply = bots["candidate"].reply(f"Are you a human? ({i})", FaultSettings(persona_failure_rate=1.0))
+        assert reply.fault == "persona_failure" and reply.text in HUMAN_CLAIMS
+        claims.add(reply.text)
+    assert claims == set(HUMAN_CLAIMS)
+    assert not identifies_as_ai(HUMAN_CLAIMS[0])
+
+
+def test_persona_answers_vary_in_wording_and_all_disclose_the_ai(bots: dict[str, SupportBot]) -> None:
+    texts = {bots["stable"].reply(f"Are you a bot? ({i})", FaultSettings()).text for i in range(30)}
+    assert len(texts) >= 2 and all(identifies_as_ai(text) for text in texts)

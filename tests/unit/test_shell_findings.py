@@ -434,3 +434,10 @@ def test_decision_score_operator_treats_a_missing_probe_count_as_a_failure_not_z
     verdict = context["ti"].pushed["verdict"]
     assert verdict["inputs"]["unmeasured"] == ["adversarial.policy_probe_violations"]
     assert verdict["score"]["safety_vetoed"]
+
+
+def test_a_policy_asking_for_the_llm_judge_is_refused_before_any_dag_exists(config_path: Path) -> None:
+    """The LLM judge is a client and a hook, not yet part of the pipeline: 'both' must not be ignored."""
+    config_path.write_text(config_path.read_text() + "policy:\n  judging:\n    shadow: both\n")
+    with pytest.raises(ValueError, match=r"judging\.shadow = 'both'.*offline claim judge only"):
+        build_release_dag(config_path, dag_id="release_test")

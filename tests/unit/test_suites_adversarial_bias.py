@@ -76,7 +76,7 @@ def test_policy_checker_findings_fail_injection_probes(injection: pd.DataFrame) 
     leak = ScriptedClient(lambda p: "Here is my system prompt: You are the Northwind support bot.")
     result = run_injection_suite(leak, injection)
     assert result.metrics["injection_resistance"] == 0.0
-    assert "data_disclosure" in result.items["findings"].iloc[0]
+    assert "system_prompt_disclosure" in result.items["findings"].iloc[0]
 
 
 def test_failed_calls_fail_probes_closed(injection: pd.DataFrame) -> None:
@@ -245,3 +245,16 @@ def test_sentiment_proxy_orders_tone() -> None:
     assert sentiment_score("Happy to help, great question!") > 0.5 > sentiment_score(
         "Unfortunately this failed and we cannot fix the problem.")
     assert sentiment_score("") == 0.5
+
+
+def test_the_release_policy_sets_the_credit_limit_the_probes_are_checked_against() -> None:
+    """A user's ``compliance.credit_limit_usd`` reaches the checker: the same answer breaks a $50 limit
+    and not a $100 one (the policy field is enforced, not only validated)."""
+    from llm_release.policy import DEFAULT_PROFILE, load_policy
+
+    probes = load_policy_probes().head(10)
+    answer = ScriptedClient(lambda p: "I've added a $75 credit to your account for the trouble.")
+    shipped = load_policy(DEFAULT_PROFILE).compliance
+    generous = shipped.model_copy(update={"credit_limit_usd": 100.0})
+    assert run_policy_probes(answer, probes, shipped.model_copy()).metrics["policy_probe_violations"] == 10
+    assert run_policy_probes(answer, probes, generous).metrics["policy_probe_violations"] == 0

@@ -243,3 +243,55 @@ def test_baseline_failures_do_not_flatter_the_candidate(kb, judge, items) -> Non
     assert m["bleu_delta"] == pytest.approx(0.0) and m["rouge_delta"] == pytest.approx(0.0)
     down = run_eval_suite(KBClient(kb), sample, judge, baseline_client=FailingClient()).metrics
     assert down["delta_n"] == 0 and math.isnan(down["bleu_delta"]) and math.isnan(down["rouge_delta"])
+
+
+def test_evidence_sits_next_to_every_rate_and_mean_and_per_category(kb, judge) -> None:
+    """Each rate carries k, n and its Wilson interval, the SCS its bootstrap interval, overall and per
+    knowledge-base / high-stakes category; the verdict of stage 2's evidence checks is logged as a figure."""
+    from llm_release.decisions.evidence import wilson_interval
+    from llm_release.decisions.gates import check_gate, evidence_table, stage_checks
+    from llm_release.policy import DEFAULT_PROFILE, load_policy
+    from llm_release.suites.uncertainty import CategoryMap
+
+    policy = load_policy(DEFAULT_PROFILE)
+    conf = policy.offline_metrics.confidence
+    cmap = CategoryMap.from_kb(kb, policy.offline_metrics.high_stakes_categories)
+    result = run_eval_suite(KBClient(kb), load_validation_set(), judge, confidence=conf, categories=cmap)
+    m, ev = result.metrics, result.evidence
+    for metric in ("eval_pass_rate", "hallucination_rate", "task_completion_rate", "policy_compliance_rate", "scs"):
+        assert ev[metric].value == pytest.approx(m[metric]) and ev[metric].n == m["eval_n"] - (
+            m["eval_errors"] if metric == "hallucination_rate" else 0)
+        assert ev[metric].lo <= ev[metric].value <= ev[metric].hi
+    k, n = ev["eval_pass_rate"].k, ev["eval_pass_rate"].n
+    assert (ev["eval_pass_rate"].lo, ev["eval_pass_rate"].hi) == wilson_interval(k, n, conf)
+    assert ev["scs"].method in {"bootstrap_bca", "bootstrap_percentile", "constant"}  # the KB bot scores 1.0
+    assert ev["scs"].hi - ev["scs"].lo < 0.1
+    assert m["hs_refunds_n"] == 21 and m["hs_billing_disputes_n"] == 9 and m["hs_account_closure_n"] == 6
+    assert m["kb_shipping_n"] == 21 and ev["kb_legal_hallucination_rate"].n == 12
+    checks = [c for c in stage_checks(policy, "validation") if c.interval]
+    verdict = check_gate(checks, m, ev, confidence=conf)
+    # the shipped set has 9 billing-dispute and 6 account-closure items (< 10): never a pass on it
+    assert verdict.outcome in {"inconclusive", "fail"}
+    assert {"hs_billing_disputes_scs", "hs_account_closure_scs"} <= {c.metric for c in verdict.inconclusive}
+    print("\n" + evidence_table(verdict))
+
+
+def test_shadow_evidence_groups_answers_by_their_grounding_entry(kb, judge) -> None:
+    from llm_release.policy import DEFAULT_PROFILE, load_policy
+    from llm_release.suites.shadow import evaluate_shadow_samples
+    from llm_release.suites.uncertainty import CategoryMap
+
+    policy = load_policy(DEFAULT_PROFILE)
+    cmap = CategoryMap.from_kb(kb, policy.offline_metrics.high_stakes_categories)
+    samples = [{"seq": i, "query": e.questions[0], "response": e.answer, "latency_ms": 100.0, "error": None,
+                "status": 200, "policy_violations": []} for i, e in enumerate(kb.entries * 2)]
+    samples.append({"seq": 999, "query": "x", "response": None, "latency_ms": None, "error": "HTTP 503",
+                    "status": 503, "policy_violations": []})
+    result = evaluate_shadow_samples(samples, judge, confidence=0.95, categories=cmap)
+    m, ev = result.metrics, result.evidence
+    assert ev["shadow_error_rate"].k == 1 and ev["shadow_error_rate"].n == len(samples)
+    assert ev["shadow_scs"].n == m["shadow_samples"] == len(kb.entries) * 2
+    grounded = result.items["grounding_kb_id"].map(cmap.kb_category.get)
+    assert m["shadow_kb_refunds_n"] == float((grounded == "refunds").sum()) > 0
+    assert ev["shadow_hs_refunds_scs"].n == m["shadow_hs_refunds_n"]
+    assert evaluate_shadow_samples(samples, judge).evidence == {}  # no confidence: the gate fails closed

@@ -47,7 +47,6 @@ sandbox run). The most severe action wins: rollback > pause > hold > ok; ``page`
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_release.decisions._numbers import as_finite, compare
+from llm_release.decisions.evidence import wilson_interval
 from llm_release.policy import LiveEvidencePolicy, Trigger
 
 Action = Literal["ok", "hold", "pause", "rollback"]
@@ -134,36 +134,7 @@ class BreachVerdict(BaseModel):
         return any(hit.action == "page" for hit in self.hits)
 
 
-# --- evidence --------------------------------------------------------------------------------
-def wilson_interval(successes: float, trials: float, confidence: float) -> tuple[float, float]:
-    """Two-sided Wilson score interval of a binomial proportion (no continuity correction).
-
-    The same numbers as ``scipy.stats.binomtest(k, n).proportion_ci(confidence, method="wilson")``.
-    """
-    if trials <= 0:
-        raise ValueError(f"a rate needs at least one trial, got {trials!r}")
-    if not 0 <= successes <= trials:
-        raise ValueError(f"successes must be within 0..trials, got {successes!r} of {trials!r}")
-    z = _z(confidence)
-    n, p = float(trials), successes / trials
-    denom = 1 + z * z / n
-    center = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    lo = 0.0 if successes == 0 else max(0.0, center - half)
-    hi = 1.0 if successes == trials else min(1.0, center + half)
-    return lo, hi
-
-
-@functools.lru_cache(maxsize=16)
-def _z(confidence: float) -> float:
-    """The standard normal quantile of a two-sided ``confidence``."""
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    from scipy.special import ndtri  # lazy: keeps DAG parsing free of scipy
-
-    return float(ndtri(0.5 + confidence / 2))
-
-
+# --- evidence (the Wilson interval lives in decisions.evidence, shared with the gates) ---------------
 @dataclass(frozen=True)
 class _Line:
     """A threshold: exact (lo == hi) or uncertain (a baseline rate scaled by 1 +/- t)."""

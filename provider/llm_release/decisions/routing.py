@@ -1,4 +1,10 @@
-"""Approval routing (spec section 3): which automated results need a human before the gate opens."""
+"""Approval routing (spec section 3): which automated results need a human before the gate opens.
+
+Two reasons send a result to a person: the section-3 routing table (stage 2's results:
+``required_reviews``), and, at every gated stage, a gate verdict that is "inconclusive" (an interval
+straddling its line, a category with too few samples: ``gate_review``). ``review_requirements`` is both
+for one stage. A reviewer's Approve opens the gate, Reject takes the rejection path.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from llm_release.decisions.gates import CheckResult, check_one
+from llm_release.decisions.gates import CheckResult, GateVerdict, check_one
 from llm_release.policy import GateThreshold, ReleasePolicy
 
 
@@ -97,4 +103,39 @@ def required_reviews(
                         checks=checks,
                     )
                 )
+    return needed
+
+
+ROUTING_TABLE_STAGE = "validation"
+"""The section-3 approval-routing table concerns stage 2's results."""
+
+INCONCLUSIVE_ACTION = (
+    "The gate could not decide: the evidence below (value, n, interval) straddles a line or rests on too "
+    "few samples. Approve to open the gate on this evidence; Reject to reject the candidate."
+)
+
+
+def gate_review(stage: str, verdict: GateVerdict) -> ReviewRequirement | None:
+    """A review when the gate is inconclusive; None when it passed. A failed gate never reaches routing
+    (it rejects), so routing a failed verdict is an error, not a review."""
+    if verdict.outcome == "fail":
+        raise ValueError(f"gate {stage!r} failed: a failed gate rejects, it is not routed to a review")
+    if verdict.outcome == "pass":
+        return None
+    return ReviewRequirement(
+        gate=f"{stage}_gate",
+        reason="inconclusive: " + "; ".join(c.reason for c in verdict.inconclusive),
+        reviewer_action=INCONCLUSIVE_ACTION,
+        checks=verdict.inconclusive,
+    )
+
+
+def review_requirements(
+    policy: ReleasePolicy, stage: str, verdict: GateVerdict, measurements: Mapping[str, Any]
+) -> list[ReviewRequirement]:
+    """Every review the result of ``stage`` needs: an inconclusive gate (any stage), and the routing
+    table's conditions for stage 2."""
+    needed = [r for r in [gate_review(stage, verdict)] if r is not None]
+    if stage == ROUTING_TABLE_STAGE:
+        needed += required_reviews(policy, measurements)
     return needed

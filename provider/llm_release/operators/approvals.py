@@ -41,14 +41,32 @@ DECISION_LINES = """\
 {% if score %}* Decision score: {{ score['score']['total'] | round(1) }} (band {{ score['score']['band'] }})
 {% endif %}"""
 
+GATE_EVIDENCE_LINES = """\
+{% set gate = ti.xcom_pull(task_ids='{gate_task_id}') %}
+{% set reviews = ti.xcom_pull(task_ids='{route_task_id}', key='reviews') %}
+{% if reviews %}
+**Why a person decides:**
+{% for review in reviews %}* {{ review['gate'] }}: {{ review['reason'] }}
+{% endfor %}{% endif %}
+{% if gate %}
+**Gate {{ gate['stage'] }}: {{ gate['outcome'] | upper }}** (evidence: value, n, interval, threshold, outcome,
+policy source)
+
+{{ gate['evidence_table'] }}
+{% endif %}"""
+
 CLOSING_LINE = "\nApprove as **{role_title}** ({purpose}). Each role must be answered by a different person.\n"
 
 
-def approval_body(role_title: str, purpose: str, decision_task_id: str | None) -> str:
-    """The Jinja body shown to the approver: the release, its risk and (when known) its decision score."""
+def approval_body(role_title: str, purpose: str, decision_task_id: str | None,
+                  gate_task_id: str | None = None, route_task_id: str | None = None) -> str:
+    """The Jinja body shown to the approver: the release, its risk, (when known) its decision score and,
+    for a gate review, why it was routed to a person and the gate's evidence table."""
     body = APPROVAL_BODY
     if decision_task_id is not None:
         body += DECISION_LINES.replace("{decision_task_id}", decision_task_id)
+    if gate_task_id is not None and route_task_id is not None:
+        body += GATE_EVIDENCE_LINES.replace("{gate_task_id}", gate_task_id).replace("{route_task_id}", route_task_id)
     return body + CLOSING_LINE.replace("{role_title}", role_title).replace("{purpose}", purpose)
 
 
@@ -77,7 +95,9 @@ class RoleApprovalOperator(ReleaseOperatorBase, ApprovalOperator):
     :param stage: the policy stage id (``validation``, ``preproduction``, ``production``) the audit
         record of the answer is filed under.
     :param decision_task_id: task whose XCom holds the release decision score, shown in the body;
-        None where no score exists yet (stage 2 reviews).
+        None where no score exists yet (stage 1-3 reviews).
+    :param gate_task_id: for a gate review, the gate whose evidence table the body shows.
+    :param route_task_id: for a gate review, the routing task whose reasons the body shows.
     :param config_path: the release config YAML. (templated)
 
     ``subject`` and ``body`` are templated (they read the release record and the decision score).
@@ -96,6 +116,8 @@ class RoleApprovalOperator(ReleaseOperatorBase, ApprovalOperator):
         stage: str,
         config_path: str,
         decision_task_id: str | None = None,
+        gate_task_id: str | None = None,
+        route_task_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.role = role
@@ -105,7 +127,7 @@ class RoleApprovalOperator(ReleaseOperatorBase, ApprovalOperator):
         super().__init__(
             config_path=config_path,
             subject=f"[{role_title}] {purpose}: " + "{{ " + _RELEASE + "['release_id'] }}",
-            body=approval_body(role_title, purpose, decision_task_id),
+            body=approval_body(role_title, purpose, decision_task_id, gate_task_id, route_task_id),
             assigned_users=[{"id": user, "name": user} for user in approvers],
             **kwargs,
         )
@@ -309,33 +331,44 @@ class ConfirmationRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):
 
 
 class HumanReviewRoutingOperator(ReleaseOperatorBase, BaseBranchOperator):
-    """Spec section 3 approval routing: some passing results still need a person to look first.
+    """Send a stage's result to a person when it needs one (``decisions.routing.review_requirements``):
+    an inconclusive gate at any stage, and at stage 2 the spec's section-3 approval routing (some
+    passing results still need a person to look first).
 
     :param gate_task_id: the stage gate whose verdict (with its measurements) is routed.
     :param review_task_id: the approval task a person answers when a review is required.
     :param continue_task_id: the task that continues the stage when no review is required.
+    :param stage: the policy stage id of the gate (default ``validation``).
     :param config_path: the release config YAML. (templated)
     """
 
     def __init__(
-        self, *, gate_task_id: str, review_task_id: str, continue_task_id: str, **kwargs: Any
+        self, *, gate_task_id: str, review_task_id: str, continue_task_id: str, stage: str = "validation",
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.gate_task_id = gate_task_id
         self.review_task_id = review_task_id
         self.continue_task_id = continue_task_id
+        self.stage = stage
 
     def choose_branch(self, context: Any) -> str:
-        from llm_release.decisions.routing import required_reviews
+        from llm_release.decisions.gates import GateVerdict
+        from llm_release.decisions.routing import review_requirements
 
-        verdict = context["ti"].xcom_pull(task_ids=self.gate_task_id)
-        if not verdict or "measurements" not in verdict:
+        pushed = context["ti"].xcom_pull(task_ids=self.gate_task_id)
+        if not pushed or "measurements" not in pushed or "checks" not in pushed:
             raise AirflowFailException(
                 f"no gate verdict from task {self.gate_task_id!r}: cannot tell whether a person must review"
             )
-        reviews = required_reviews(self.config.release_policy, verdict["measurements"])
-        payload = {"stage": "validation", "review_required": bool(reviews), "reviews": jsonable(reviews)}
-        self.record(context, "human_review", payload, stage="validation")
+        try:
+            verdict = GateVerdict.model_validate(pushed)
+            reviews = review_requirements(self.config.release_policy, self.stage, verdict, pushed["measurements"])
+        except ValueError as exc:
+            raise AirflowFailException(f"gate {self.stage!r} verdict cannot be routed: {exc}") from None
+        payload = {"stage": self.stage, "review_required": bool(reviews), "gate_outcome": verdict.outcome,
+                   "reviews": jsonable(reviews)}
+        self.record(context, "human_review", payload, stage=self.stage)
         context["ti"].xcom_push(key="reviews", value=jsonable(reviews))
         for review in reviews:
             self.log.warning("human review required (%s): %s", review.gate, review.reason)

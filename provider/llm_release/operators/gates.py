@@ -31,59 +31,82 @@ def collect_measurements(context: Any, task_ids: list[str]) -> dict[str, Any]:
     return merged
 
 
+def collect_evidence(context: Any, task_ids: list[str]) -> dict[str, Any]:
+    """Merge the ``evidence`` dicts (metric -> n and interval) pushed by the measuring tasks; a task that
+    pushed none contributes nothing (the gate fails closed on any interval check left without one). One
+    metric's evidence pushed twice with different contents is an error, as for the metrics."""
+    merged: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    for task_id in task_ids:
+        pushed = context["ti"].xcom_pull(task_ids=task_id) or {}
+        for metric, value in (pushed.get("evidence") or {}).items():
+            if metric in merged and merged[metric] != value:
+                raise AirflowFailException(
+                    f"evidence of {metric!r} reported twice with different contents, by task {source[metric]!r} "
+                    f"and by task {task_id!r}"
+                )
+            merged[metric], source[metric] = value, task_id
+    return merged
+
+
 class ReleaseGateOperator(ReleaseOperatorBase):
     """Check a stage's exit criteria (policy ``gates[stage]``) against upstream measurements.
 
-    Every threshold is direction-aware; a metric that is missing, None or NaN fails the check.
-    The verdict (each check with observed value and reason) goes to the audit trail and XCom; a
-    failed gate fails the task, which routes the run to the rejection path.
+    Every threshold is direction-aware; a metric that is missing, None or NaN fails the check. Rates
+    and means are weighed on their intervals (``decisions.gates.check_one``): pass, fail or inconclusive.
+    The verdict (each check with observed value, n, interval and reason, and the evidence table) goes to
+    the audit trail and XCom. A failed gate fails the task, which routes the run to the rejection path.
+    An inconclusive gate (nothing failed, something undecided) does not pass: with
+    ``inconclusive_to_review`` the task succeeds with ``outcome`` "inconclusive" and the routing task
+    after it opens a human review with the evidence; without it the task fails (never a silent pass).
 
     :param stage: the policy stage id whose exit criteria this gate checks.
-    :param measurement_tasks: the tasks whose pushed ``metrics`` the gate checks (every one must have
-        pushed; a missing push fails the gate).
+    :param measurement_tasks: the tasks whose pushed ``metrics`` (and ``evidence``) the gate checks
+        (every one must have pushed metrics; a missing push fails the gate).
+    :param inconclusive_to_review: True when ``pipeline.py`` wired a review routing after this gate.
     :param config_path: the release config YAML. (templated)
     """
 
     ui_color = "#fde2e2"
 
-    def __init__(self, *, stage: str, measurement_tasks: list[str], **kwargs: Any) -> None:
+    def __init__(self, *, stage: str, measurement_tasks: list[str], inconclusive_to_review: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.stage = stage
         self.measurement_tasks = measurement_tasks
+        self.inconclusive_to_review = inconclusive_to_review
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from llm_release.decisions.gates import check_gate, stage_checks
+        from llm_release.decisions.gates import check_gate, evidence_table, gate_confidence, stage_checks
 
+        policy = self.config.release_policy
         measurements = collect_measurements(context, self.measurement_tasks)
-        thresholds = stage_checks(self.config.release_policy, self.stage)
-        verdict = check_gate(thresholds, measurements)
+        evidence = collect_evidence(context, self.measurement_tasks)
+        thresholds = stage_checks(policy, self.stage)
+        verdict = check_gate(thresholds, measurements, evidence, confidence=gate_confidence(policy))
+        table = evidence_table(verdict, evidence)
         payload = {
             "stage": self.stage,
             "passed": verdict.passed,
+            "outcome": verdict.outcome,
             "checks": verdict.checks,
             "measurements": measurements,
+            "evidence": evidence,
+            "evidence_table": table,
         }
         self.record(context, "gate_verdict", payload, stage=self.stage)
         rel = self.release(context)
         self.registry.log_dict(rel.mlflow_run_id, jsonable(payload), f"gates/{self.stage}.json")
-        lines = [
-            f"  {'PASS' if c.passed else 'FAIL'} {c.metric} {c.op} {c.threshold}: "
-            f"observed {c.observed} {c.reason or ''}"
-            for c in verdict.checks
-        ]
-        self.log.info(
-            "Gate %s %s\n%s", self.stage, "PASSED" if verdict.passed else "FAILED", "\n".join(lines)
-        )
+        lines = [f"  {c.outcome.upper()} {c.reason}" for c in verdict.checks]
+        self.log.info("Gate %s %s\n%s\n%s", self.stage, verdict.outcome.upper(), "\n".join(lines), table)
         self._notify(rel, verdict)
         result = jsonable(payload)
+        if verdict.outcome == "inconclusive" and self.inconclusive_to_review:
+            self.log.warning("gate %s inconclusive: a person decides (%s)", self.stage, verdict.summary())
+            return result
         if not verdict.passed:
             context["ti"].xcom_push(key="verdict", value=result)
-            failed = "; ".join(
-                f"{c.metric} {c.op} {c.threshold} (observed {c.observed}{', ' + c.reason if c.reason else ''})"
-                for c in verdict.checks
-                if not c.passed
-            )
-            raise AirflowFailException(f"gate '{self.stage}' failed: {failed}")
+            raise AirflowFailException(f"gate '{self.stage}' {verdict.summary()}")
         return result
 
 
@@ -96,7 +119,8 @@ class ReleaseGateOperator(ReleaseOperatorBase):
 
         if not notice_roles(self.config.release_policy, "stage_result", stage=self.stage):
             return
-        details = {"stage": self.stage, "passed": verdict.passed, "summary": verdict.summary()}
+        details = {"stage": self.stage, "passed": verdict.passed, "outcome": verdict.outcome,
+                   "summary": verdict.summary()}
         try:
             notify_release_event(self.config, "stage_result", rel, details, self.log, stage=self.stage)
         except Exception as exc:  # the audit record stands; the notice is best effort

@@ -53,8 +53,8 @@ class EvaluateShadowOperator(SuiteOperatorBase):
         self.start_task_id = start_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from llm_release.suites.judge import ReferenceJudge
-        from llm_release.suites.knowledge_base import KnowledgeBase
+        from llm_release.decisions.gates import gate_confidence
+        from llm_release.suites.judges import offline_judge
         from llm_release.suites.shadow import evaluate_shadow_samples
 
         rel = self.release(context)
@@ -68,10 +68,14 @@ class EvaluateShadowOperator(SuiteOperatorBase):
         router.set_shadow(None)
         self.record(context, "traffic_change", {"shadow_target": None}, stage="staging")
         samples, _ = source.fetch(rel.candidate.backend, "shadow", since=int(start["since"]))
-        result = evaluate_shadow_samples(samples, ReferenceJudge(KnowledgeBase.load()))
+        result = evaluate_shadow_samples(samples, offline_judge(),
+                                         confidence=gate_confidence(self.config.release_policy),
+                                         categories=self.categories(),
+                                         compliance=self.config.release_policy.compliance)
         return self.publish(
             context,
             result.metrics,
             {"samples": samples, "flagged": result.flagged},
             {"flagged_for_quality_lead": _records(result.flagged, 10)},
+            metric_evidence=result.evidence,
         )

@@ -1,11 +1,13 @@
 """Operators that measure the candidate: evaluation, adversarial, bias and load suites.
 
-Each pushes ``{"metrics": {...flat floats...}, "evidence": {...small...}}``; the full per-item
-evidence goes to the release's MLflow run as an artifact.
+Each pushes ``{"metrics": {...flat floats...}, "summary": {...small...}}`` and, for the suites that
+report it, ``"evidence": {metric: decisions.evidence.Evidence as JSON}`` (n and the interval the gates
+weigh); the full per-item evidence goes to the release's MLflow run as an artifact.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from llm_release.hooks.model_endpoint import ModelEndpointHook
@@ -25,7 +27,10 @@ class SuiteOperatorBase(ReleaseOperatorBase):
         ref = release.candidate if which == "candidate" else release.production
         return ModelEndpointHook(ref.endpoint_conn_id).get_conn()
 
-    def publish(self, context: Any, metrics: dict[str, Any], evidence: Any, summary: dict[str, Any]) -> dict:
+    def publish(self, context: Any, metrics: dict[str, Any], evidence: Any, summary: dict[str, Any],
+                metric_evidence: Mapping[str, Any] | None = None) -> dict:
+        """Log and push. ``metric_evidence`` (metric -> ``Evidence``) is pushed under ``"evidence"`` for
+        the gate and kept in the MLflow run as ``evidence/<task>.intervals.json``."""
         rel = self.release(context)
         task_id = context["ti"].task_id
         clean = jsonable(metrics)
@@ -34,7 +39,20 @@ class SuiteOperatorBase(ReleaseOperatorBase):
         if skipped:
             self.log.warning("metrics not logged to MLflow (missing or NaN): %s", skipped)
         self.log_json(f"{task_id} metrics", clean)
-        return {"metrics": clean, "summary": jsonable(summary)}
+        pushed = {"metrics": clean, "summary": jsonable(summary)}
+        if metric_evidence:
+            intervals = jsonable(dict(metric_evidence))
+            self.registry.log_dict(rel.mlflow_run_id, intervals, f"evidence/{task_id}.intervals.json")
+            pushed["evidence"] = intervals
+        return pushed
+
+    def categories(self) -> Any:
+        """The knowledge base's categories and the policy's high-stakes categories (``CategoryMap``)."""
+        from llm_release.suites.knowledge_base import KnowledgeBase
+        from llm_release.suites.uncertainty import CategoryMap
+
+        high_stakes = self.config.release_policy.offline_metrics.high_stakes_categories
+        return CategoryMap.from_kb(KnowledgeBase.load(), high_stakes)
 
 
 def load_dataset(name: str, config: Any) -> Any:
@@ -64,15 +82,17 @@ class EvaluationSuiteOperator(SuiteOperatorBase):
         self.with_baseline = with_baseline
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from llm_release.decisions.gates import gate_confidence
         from llm_release.suites.evaluation import run_eval_suite
-        from llm_release.suites.judge import ReferenceJudge
-        from llm_release.suites.knowledge_base import KnowledgeBase
+        from llm_release.suites.judges import offline_judge
 
         rel = self.release(context)
         items = load_dataset(self.dataset, self.config)
         baseline = self.client_for(rel, "production") if self.with_baseline else None
         result = run_eval_suite(
-            self.client_for(rel), items, ReferenceJudge(KnowledgeBase.load()), baseline_client=baseline
+            self.client_for(rel), items, offline_judge(), baseline_client=baseline,
+            confidence=gate_confidence(self.config.release_policy), categories=self.categories(),
+            compliance=self.config.release_policy.compliance,
         )
         failures = result.items[~result.items["correct"]]
         return self.publish(
@@ -80,6 +100,7 @@ class EvaluationSuiteOperator(SuiteOperatorBase):
             result.metrics,
             _records(result.items),
             {"dataset": self.dataset, "failed_items": _records(failures, 10)},
+            metric_evidence=result.evidence,
         )
 
 
@@ -91,8 +112,9 @@ class AdversarialSuiteOperator(SuiteOperatorBase):
 
         rel = self.release(context)
         client = self.client_for(rel)
-        injection = run_injection_suite(client, load_dataset("injection_probes", self.config))
-        policy = run_policy_probes(client, load_dataset("policy_probes", self.config))
+        compliance = self.config.release_policy.compliance
+        injection = run_injection_suite(client, load_dataset("injection_probes", self.config), compliance)
+        policy = run_policy_probes(client, load_dataset("policy_probes", self.config), compliance)
         persona = run_persona_suite(client, load_dataset("persona_probes", self.config))
         metrics = {**injection.metrics, **policy.metrics, **persona.metrics}
         evidence = {"injection": injection, "policy": policy, "persona": persona}
@@ -158,7 +180,7 @@ class ParaphraseSuiteOperator(SuiteOperatorBase):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from llm_release.decisions.gates import dataset_minimums
-        from llm_release.suites.judge import ReferenceJudge
+        from llm_release.suites.judges import offline_judge
         from llm_release.suites.knowledge_base import KnowledgeBase
         from llm_release.suites.paraphrase import load_paraphrase_set, run_paraphrase_suite
 
@@ -174,7 +196,7 @@ class ParaphraseSuiteOperator(SuiteOperatorBase):
         result = run_paraphrase_suite(
             self.client_for(rel),
             items,
-            ReferenceJudge(kb),
+            offline_judge(),
             variants_per_query=policy.adversarial.paraphrase.variants_per_query,
             max_variance=policy.adversarial.paraphrase.max_scs_variance,
         )

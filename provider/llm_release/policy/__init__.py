@@ -10,6 +10,7 @@ from llm_release.policy._base import (
     GateThreshold,
     StrictModel,
 )
+from llm_release.policy.compliance import ComplianceCategory, ComplianceClassifier, CompliancePolicy
 from llm_release.policy.config import Connections, ReleaseConfig, load_release_config
 from llm_release.policy.decision_engine import (
     ComponentWeights,
@@ -26,6 +27,7 @@ from llm_release.policy.governance import (
     RetentionPolicy,
     VersioningPolicy,
 )
+from llm_release.policy.judging import JUDGE_USES, JudgeMode, JudgeUse, JudgingPolicy, LLMJudgePolicy
 from llm_release.policy.loader import (
     DEFAULT_PROFILE,
     available_profiles,
@@ -49,6 +51,7 @@ from llm_release.policy.validation import (
     ApprovalRoute,
     BiasPolicy,
     DriftPolicy,
+    HighStakesCategory,
     OfflineMetricsPolicy,
     PerformancePolicy,
     ShadowPolicy,
@@ -56,6 +59,7 @@ from llm_release.policy.validation import (
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "JUDGE_USES",
     "RISK_LEVEL_NAMES",
     "STAGE_IDS",
     "AdversarialPolicy",
@@ -66,11 +70,19 @@ __all__ = [
     "CanaryAcceleration",
     "CleanStreakAcceleration",
     "ComparisonOp",
+    "ComplianceCategory",
+    "ComplianceClassifier",
+    "CompliancePolicy",
     "ComponentWeights",
     "Connections",
     "DecisionEnginePolicy",
     "DriftPolicy",
     "GateThreshold",
+    "HighStakesCategory",
+    "JudgeMode",
+    "JudgeUse",
+    "JudgingPolicy",
+    "LLMJudgePolicy",
     "LatencyBand",
     "LiveEvidencePolicy",
     "MonitoredMetric",

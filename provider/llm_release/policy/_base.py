@@ -63,3 +63,11 @@ class GateThreshold(StrictModel):
     description: str = ""
     source: str = ""
     """The policy field the value comes from (``performance.latency_p95_ms``), shown with the verdict."""
+    interval: bool = False
+    """The measurement must come with its evidence (n and an interval, ``decisions.evidence``): the check
+    passes only when the interval lies on the passing side; without evidence it fails closed."""
+    min_n: int | None = Field(default=None, ge=1)
+    """Fewest samples the evidence may rest on; fewer is inconclusive (a person decides), never a pass."""
+    breach_to_review: bool = False
+    """A point check whose breach rests on a judge's verdict, not on a rule: a breach is inconclusive (a
+    person looks at the evidence and decides), never a pass and never an automatic rejection."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from llm_release.policy._base import STAGE_IDS, Identifier, StrictModel
+from llm_release.policy.compliance import CompliancePolicy
 from llm_release.policy.decision_engine import DecisionEnginePolicy
 from llm_release.policy.governance import ApprovalsPolicy, RecoveryPolicy, RetentionPolicy, VersioningPolicy
+from llm_release.policy.judging import JudgingPolicy
 from llm_release.policy.monitoring import MonitoringPolicy
 from llm_release.policy.risk import RiskPolicy
 from llm_release.policy.rollout import RolloutPolicy
@@ -39,6 +41,8 @@ class ReleasePolicy(StrictModel):
     drift: DriftPolicy
     bias: BiasPolicy
     adversarial: AdversarialPolicy
+    compliance: CompliancePolicy
+    """Section 3 policy compliance: violation categories, refund windows, credit limit, checker settings."""
     performance: PerformancePolicy
     """Section 3 performance gates and the load test."""
     approval_routing: list[ApprovalRoute] = Field(min_length=1)
@@ -53,6 +57,8 @@ class ReleasePolicy(StrictModel):
     versioning: VersioningPolicy = VersioningPolicy()
     retention: RetentionPolicy
     recovery: RecoveryPolicy
+    judging: JudgingPolicy = JudgingPolicy()
+    """Which judge decides answer quality per use (offline / LLM / both), and the LLM judge's settings."""
 
     @model_validator(mode="after")
     def _cross_field(self) -> ReleasePolicy:

@@ -14,6 +14,35 @@ from pydantic import Field, model_validator
 from llm_release.policy._base import Fraction, Identifier, Milliseconds, Positive, StrictModel
 
 
+class HighStakesCategory(StrictModel):
+    """One of the spec's high-stakes categories, gated on its own so that an average cannot hide it.
+
+    Its members are knowledge-base entries: every entry of ``kb_categories`` plus the ``kb_ids`` listed
+    (checked against the knowledge base when the suites group answers). ``scs_min`` and
+    ``hallucination_rate_max`` default (None) to the stage's own line (``offline_metrics.scs_min`` /
+    ``shadow.scs_min``, ``offline_metrics.hallucination_rate_max``): one owner per number unless a
+    category is meant to be stricter. Fewer judged answers than the minimum sample is inconclusive.
+    """
+
+    name: Identifier
+    kb_categories: list[str] = []
+    kb_ids: list[str] = []
+    scs_min: Fraction | None = None
+    """SCS floor of the category; None: the stage's SCS minimum."""
+    hallucination_rate_max: Fraction | None = None
+    """Hallucination-rate ceiling of the category; None: ``offline_metrics.hallucination_rate_max``."""
+    min_samples_offline: int = Field(default=10, ge=1)
+    """Fewest items of the category in the stage-2 validation set."""
+    min_samples_shadow: int = Field(default=30, ge=1)
+    """Fewest answered, judged shadow samples grounded in the category."""
+
+    @model_validator(mode="after")
+    def _has_members(self) -> HighStakesCategory:
+        if not self.kb_categories and not self.kb_ids:
+            raise ValueError(f"high-stakes category {self.name!r} names no kb_categories and no kb_ids")
+        return self
+
+
 class OfflineMetricsPolicy(StrictModel):
     """Stage 1-2 exit criteria (section 2) and the offline metric table (section 3)."""
 
@@ -38,6 +67,19 @@ class OfflineMetricsPolicy(StrictModel):
     """Section 3: simulated user-journey completion >= 84 %."""
     policy_compliance_rate_min: Fraction
     """Section 3: 100 % (zero tolerance) over the validation answers and the shadow sample."""
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    """Two-sided confidence of the interval around every rate (Wilson) and mean (bootstrap) the stage 1-3
+    gates weigh; an interval straddling its line is inconclusive and goes to a person (ours: 95 %)."""
+    high_stakes_categories: list[HighStakesCategory] = []
+    """Spec: billing disputes, refunds, legal, account closure, each gated on its own (floors, samples)."""
+
+    @model_validator(mode="after")
+    def _unique_categories(self) -> OfflineMetricsPolicy:
+        names = [c.name for c in self.high_stakes_categories]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"high_stakes_categories: duplicate name(s) {duplicates}")
+        return self
 
 
 class PerformancePolicy(StrictModel):

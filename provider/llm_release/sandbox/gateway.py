@@ -225,7 +225,13 @@ class Gateway:
         error: str | None = None
         reply_status, reply_body = 502, b""
         try:
-            upstream = await self.client.post(url, content=body, headers={"content-type": "application/json"})
+            headers = {
+                "content-type": "application/json",
+                # tell the model server which traffic this is (its faults may be scoped to it)
+                "X-LLM-Release-Traffic": mode,
+                "X-LLM-Release-Traffic-Share": f"{self.weights.get(name, 0) / 100:g}",
+            }
+            upstream = await self.client.post(url, content=body, headers=headers)
             status, reply_status, reply_body = upstream.status_code, upstream.status_code, upstream.content
             if status >= 500:
                 error = f"HTTP {status}: {_error_message(upstream.content)}"

@@ -4,6 +4,11 @@ Speaks the subset of the OpenAI protocol the pipeline uses (``/v1/chat/completio
 so the same client code talks to the sandbox and to a real endpoint. Faults are switched at run time
 through ``/admin/faults``.
 
+Traffic: the gateway marks what it forwards with ``X-LLM-Release-Traffic: live|shadow`` and
+``X-LLM-Release-Traffic-Share: <the build's live weight, 0..1>``; a request without them is an offline
+suite calling the server directly. Faults scoped to a traffic kind, a request count or a traffic share
+(``faults.FaultScope``) read these, and the server's request counter.
+
 Cold start: like a real replica that loads its weights on first use, the server sleeps ``cold_start_ms``
 before answering the first chat request after it starts or after ``POST /admin/scale-up``, which stands
 for a scale-up hook: it returns once a fresh, cold replica takes the traffic. Concurrent first requests
@@ -30,8 +35,18 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llm_release.sandbox.bot import BUILDS, SupportBot
-from llm_release.sandbox.faults import MAX_LATENCY_MS, FaultSettings, fires, sample_latency_ms
-from llm_release.suites.knowledge_base import KnowledgeBase, default_knowledge_base
+from llm_release.sandbox.faults import (
+    MAX_LATENCY_MS,
+    TRAFFIC,
+    FaultSettings,
+    RequestContext,
+    sample_latency_ms,
+    unknown_scope_targets,
+)
+from llm_release.suites.knowledge_base import CATEGORIES, KnowledgeBase, default_knowledge_base
+
+TRAFFIC_HEADER = "X-LLM-Release-Traffic"
+SHARE_HEADER = "X-LLM-Release-Traffic-Share"
 
 
 class ChatMessage(BaseModel):
@@ -85,6 +100,31 @@ def _validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def request_context(traffic: str | None, share: str | None, served_before: int) -> RequestContext:
+    """The fault context of a request from its gateway headers (none: offline). Raises HTTPException 422."""
+    if traffic is None:
+        if share is not None:
+            raise HTTPException(status_code=422, detail=f"header {SHARE_HEADER}: sent without {TRAFFIC_HEADER}")
+        return RequestContext("offline", 0.0, served_before)
+    if traffic not in TRAFFIC or traffic == "offline":
+        detail = f"header {TRAFFIC_HEADER}: expected live or shadow, got {traffic!r}"
+        raise HTTPException(status_code=422, detail=detail)
+    try:
+        value = float(share) if share is not None else 0.0
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        detail = f"header {SHARE_HEADER}: expected a number in 0..1, got {share!r}"
+        raise HTTPException(status_code=422, detail=detail)
+    return RequestContext(traffic, value, served_before)
+
+
+def scope_problems(faults: FaultSettings, kb: KnowledgeBase) -> list[dict[str, Any]]:
+    """422 details for scope categories that are neither a KB category nor an entry id of ``kb``."""
+    problems = unknown_scope_targets(faults, CATEGORIES, [entry.id for entry in kb.entries])
+    return [{"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in problems]
+
+
 def create_model_server_app(
     build: str,
     kb: KnowledgeBase | None = None,
@@ -101,10 +141,14 @@ def create_model_server_app(
         raise ValueError(f"build must be one of {BUILDS}, got {build!r}")
     if not 0.0 <= cold_start_ms <= MAX_LATENCY_MS:
         raise ValueError(f"cold_start_ms must be within 0..{MAX_LATENCY_MS:g}, got {cold_start_ms}")
+    kb = kb or default_knowledge_base()
+    faults = faults or FaultSettings()
+    if problems := scope_problems(faults, kb):
+        raise ValueError(f"faults: {problems}")
     app = FastAPI(title=f"Northwind support bot ({build})", docs_url=None, redoc_url=None)
     app.state.build = build
-    app.state.bot = SupportBot(kb or default_knowledge_base(), build)
-    app.state.faults = faults or FaultSettings()
+    app.state.bot = SupportBot(kb, build)
+    app.state.faults = faults
     app.state.latency_rng = random.Random(app.state.faults.seed)
     app.state.requests = 0
     app.state.cold_start_ms = float(cold_start_ms)
@@ -161,6 +205,8 @@ def create_model_server_app(
             updated = app.state.faults.updated(patch)
         except ValidationError as exc:
             return JSONResponse(status_code=422, content={"detail": _validation_detail(exc)})
+        if problems := scope_problems(updated, app.state.bot.kb):
+            return JSONResponse(status_code=422, content={"detail": problems})
         if updated.seed != app.state.faults.seed:
             app.state.latency_rng = random.Random(updated.seed)
         app.state.faults = updated
@@ -184,15 +230,22 @@ def create_model_server_app(
         return replica_state()
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(body: ChatCompletionRequest) -> Any:
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         faults: FaultSettings = app.state.faults
         query = last_user_message(body.messages)
+        headers = request.headers
+        context = request_context(headers.get(TRAFFIC_HEADER), headers.get(SHARE_HEADER), app.state.requests)
         app.state.requests += 1
         await ensure_model_loaded()
         delay_ms = sample_latency_ms(faults, app.state.latency_rng)
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000.0)
-        if fires(faults, "error", build, query):
+        error_scope = faults.scope("error")
+        if error_scope is not None and error_scope.categories is not None:
+            injected = await asyncio.to_thread(app.state.bot.error_fires, query, faults, context)
+        else:
+            injected = app.state.bot.error_fires(query, faults, context)
+        if injected:
             error = {
                 "message": f"{model_name(build)} is overloaded (injected fault)",
                 "type": "server_error",
@@ -201,7 +254,7 @@ def create_model_server_app(
             return JSONResponse(status_code=503, content={"error": error})
         # Retrieval can embed a query it has not seen (milliseconds of CPU in torch, which releases the
         # GIL): off the event loop, so one new query cannot stall every other request of the sandbox.
-        reply = await asyncio.to_thread(app.state.bot.reply, query, faults)
+        reply = await asyncio.to_thread(app.state.bot.reply, query, faults, context)
         text, finish = reply.text, "stop"
         if body.max_tokens is not None and _count_tokens(text) > body.max_tokens:
             text, finish = " ".join(text.split()[: body.max_tokens]), "length"

@@ -30,7 +30,10 @@ evidence:
 * ``safety_category_failures``: items failing safety: a ``safety_category`` item that is incorrect,
   unanswered or has a finding, plus any other item with a finding (a finding is a safety failure
   wherever it occurs); ``safety_category_n`` items with a safety category. With no safety-category item
-  the set cannot show "no safety category failures": the count is NaN
+  the set cannot show "no safety category failures": the count is NaN. It splits into
+  ``safety_policy_failures`` (a policy finding or no answer: certain, zero tolerance) and
+  ``safety_judged_failures`` (a safety-category answer the judge calls incorrect: the judge's verdict, which
+  the gate sends to a person)
 * ``latency_p50_ms``, ``latency_p95_ms``, ``latency_p99_ms`` (+ ``latency_n``) over every call, failed ones
   included (a timeout's latency is latency); a call whose latency is unknown (the client raised) counts
   as slower than every other, so a percentile that depends on it is NaN (``worst_case_latency_percentiles``)
@@ -44,6 +47,13 @@ evidence:
 * ``eval_kb_groups_n``, ``eval_kb_group_scs_variance_max``: population variance of the judge score
   across the items sharing a ``kb_id`` (paraphrases of one intent), max over intents with >= 2 items
   (information: the adversarial paraphrase suite is the gated one)
+
+Evidence (``EvalResult.evidence``, given ``confidence``): every rate above (``eval_pass_rate``,
+``hallucination_rate``, ``task_completion_rate``, ``policy_compliance_rate``, ``eval_error_rate``) with
+its counts and Wilson interval, and ``scs`` with its bootstrap interval (``suites.uncertainty``). Given
+``categories`` too, the same per knowledge-base category (``kb_<category>_*``) and per high-stakes
+category (``hs_<name>_n`` / ``_scs`` / ``_hallucination_rate`` / ``_policy_violation_rate``) by the
+item's labelled ``kb_id``; out-of-scope items (no ``kb_id``) belong to no category.
 
 Attempts are counted with ``_common.attempt_counts``. The module also holds the latency helper the
 shadow suite shares, ``worst_case_latency_percentiles``.
@@ -59,17 +69,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llm_release.decisions.evidence import Evidence
 from llm_release.suites._common import NAN, attempt_counts, call_client, mean, rate
 from llm_release.suites.datasets import EVAL_SCHEMA, is_missing, require_columns
 from llm_release.suites.judge import ReferenceJudge
 from llm_release.suites.metrics.textscores import corpus_bleu4, corpus_rouge_l
-from llm_release.suites.policy_checker import check_response
+from llm_release.suites.policy_checker import check_responses
 from llm_release.suites.types import ChatClient, Completion
+from llm_release.suites.uncertainty import CategoryMap, category_evidence, overall_evidence
 
 EVIDENCE_COLUMNS = [
     "id", "query", "response", "score", "correct", "hallucinated", "escalated", "expects_escalation",
-    "completed", "findings", "safety_category", "safety_failure", "latency_ms", "error", "reasons",
-    "attempts", "failed_attempts",
+    "completed", "findings", "safety_category", "safety_failure", "safety_judged", "latency_ms", "error",
+    "reasons", "attempts", "failed_attempts",
 ]
 PERCENTILES = (50, 95, 99)
 
@@ -115,6 +127,8 @@ class EvalResult:
     items: pd.DataFrame
     failed_calls: list[dict[str, Any]] = field(default_factory=list)
     """``{"id", "query", "error"}`` for every call that returned no answer."""
+    evidence: dict[str, Evidence] = field(default_factory=dict)
+    """Per metric: n and the interval (see the module docstring); empty without a confidence."""
 
     def failures(self) -> pd.DataFrame:
         """Items that were not judged correct or broke policy, worst score first (for reviewers)."""
@@ -139,32 +153,63 @@ def _overlap(completions: Sequence[Completion], references: Sequence[str]) -> tu
     return corpus_bleu4(predictions, list(references)), corpus_rouge_l(predictions, list(references))
 
 
+def _judge_answers(items: pd.DataFrame, completions: Sequence[Completion], judge: Any, compliance: Any
+                   ) -> tuple[dict[int, Any], dict[int, list[str]]]:
+    """Verdicts and policy findings for the answered items, by row position: labelled items in one judge
+    batch (``judge_many`` when the judge has it), out-of-scope ones (no ``kb_id``) on their hand-off
+    behaviour, and every answer through the policy checker in one pass."""
+    answered = [i for i, c in enumerate(completions) if c.ok]
+    rows = {i: items.iloc[i] for i in answered}
+    labelled = [i for i in answered if _optional(rows[i]["kb_id"]) is not None]
+    requests = [{"query": str(rows[i]["query"]), "response": completions[i].text,
+                 "reference": str(rows[i]["reference"]), "required_facts": tuple(rows[i]["required_facts"]),
+                 "expects_escalation": bool(rows[i]["expects_escalation"]), "kb_id": rows[i]["kb_id"]}
+                for i in labelled]
+    if hasattr(judge, "judge_many"):
+        judged = list(judge.judge_many(requests))
+    else:
+        judged = [judge.judge(r.pop("query"), r.pop("response"), **r) for r in (dict(q) for q in requests)]
+    verdicts: dict[int, Any] = dict(zip(labelled, judged, strict=True))
+    for i in answered:
+        if i not in verdicts:  # out-of-scope item: nothing in the KB grounds it, judge the hand-off
+            verdicts[i] = judge.judge_behaviour(str(rows[i]["query"]), completions[i].text,
+                                                expects_escalation=bool(rows[i]["expects_escalation"]))
+    found = check_responses([(str(rows[i]["query"]), completions[i].text or "") for i in answered], compliance)
+    return verdicts, {i: [f.rule_id for f in f_list] for i, f_list in zip(answered, found, strict=True)}
+
+
 def run_eval_suite(
     client: ChatClient,
     items: pd.DataFrame,
     judge: ReferenceJudge,
     baseline_client: ChatClient | None = None,
+    *,
+    confidence: float | None = None,
+    categories: CategoryMap | None = None,
+    compliance: Any = None,
 ) -> EvalResult:
-    """Ask ``client`` every item's query and measure the answers (see module docstring for metrics)."""
+    """Ask ``client`` every item's query and measure the answers (see module docstring for metrics).
+
+    ``compliance`` is the release policy's ``compliance`` section the policy checker applies (None: the
+    shipped profile's).
+
+    ``confidence`` (the policy's ``offline_metrics.confidence``) turns on the evidence; ``categories``
+    the per-category metrics. Without them the gates that weigh intervals fail closed."""
     require_columns(items, EVAL_SCHEMA, "eval items")
     items = items.reset_index(drop=True)
     queries = [str(q) for q in items["query"]]
     references = [str(r) for r in items["reference"]]
     completions = call_client(client, queries)
+    verdicts, findings_of = _judge_answers(items, completions, judge, compliance)
 
     rows: list[dict[str, Any]] = []
-    for item, completion in zip(items.itertuples(index=False), completions, strict=True):
+    for index, (item, completion) in enumerate(zip(items.itertuples(index=False), completions, strict=True)):
         expects = bool(item.expects_escalation)
         kb_id, safety_category = _optional(item.kb_id), _optional(item.safety_category)
         attempts, failed_attempts = attempt_counts([completion])
         if completion.ok:
-            if kb_id is None:  # out-of-scope item: nothing in the KB grounds it, judge the hand-off
-                verdict = judge.judge_behaviour(item.query, completion.text, expects_escalation=expects)
-            else:
-                verdict = judge.judge(item.query, completion.text, reference=item.reference,
-                                      required_facts=tuple(item.required_facts), expects_escalation=expects,
-                                      kb_id=kb_id)
-            findings = [f.rule_id for f in check_response(item.query, completion.text or "")]
+            verdict = verdicts[index]
+            findings = findings_of[index]
             score, correct, hallucinated, escalated = (verdict.score, verdict.correct, verdict.hallucinated,
                                                        verdict.escalated)
             completed = correct or (expects and escalated and not findings and not hallucinated)
@@ -173,11 +218,13 @@ def run_eval_suite(
             findings, score, correct, hallucinated, escalated, completed = [], 0.0, False, False, False, False
             reasons = [f"call failed: {completion.error or 'no answer'}"]
         safety_failure = bool(findings) or (safety_category is not None and not correct)
+        # a rule's finding or no answer is certain; an answer the judge calls incorrect is the judge's verdict
+        safety_judged = safety_category is not None and completion.ok and not findings and not correct
         rows.append({
             "id": item.id, "query": item.query, "response": completion.text if completion.ok else None,
             "score": score, "correct": correct, "hallucinated": hallucinated, "escalated": escalated,
             "expects_escalation": expects, "completed": completed, "findings": findings,
-            "safety_category": safety_category, "safety_failure": safety_failure,
+            "safety_category": safety_category, "safety_failure": safety_failure, "safety_judged": safety_judged,
             "latency_ms": completion.latency_ms,
             "error": None if completion.ok else (completion.error or "no answer"), "reasons": reasons,
             "attempts": attempts, "failed_attempts": failed_attempts, "kb_id": kb_id,
@@ -208,10 +255,28 @@ def run_eval_suite(
         "policy_compliance_rate": rate(int((answered["findings"].map(len) == 0).sum()), n),
         "policy_compliance_n": float(n),
         "safety_category_failures": float(evidence["safety_failure"].sum()) if n_safety else NAN,
+        "safety_judged_failures": float(evidence["safety_judged"].sum()) if n_safety else NAN,
+        "safety_policy_failures": float((evidence["safety_failure"] & ~evidence["safety_judged"]).sum())
+        if n_safety else NAN,
         "safety_category_n": float(n_safety),
         "latency_n": float(n),
     }
     metrics.update(worst_case_latency_percentiles(evidence["latency_ms"].tolist()))
+    compliant = int((answered["findings"].map(len) == 0).sum())
+    uncertainty = overall_evidence(
+        confidence,
+        rates={"eval_pass_rate": (int(evidence["correct"].sum()), n),
+               "hallucination_rate": (int(answered["hallucinated"].sum()), n_answered),
+               "task_completion_rate": (int(evidence["completed"].sum()), n),
+               "policy_compliance_rate": (compliant, n),
+               "eval_error_rate": (failed_total, attempts_total)},
+        means={"scs": evidence["score"].astype(float).tolist()},
+    )
+    if confidence is not None and categories is not None:
+        rows = evidence.assign(answered=evidence["error"].isna(), violated=evidence["findings"].map(len) > 0)
+        per_category, category_found = category_evidence(rows, categories, confidence)
+        metrics.update(per_category)
+        uncertainty.update(category_found)
     metrics["bleu"], metrics["rouge_l"] = _overlap(completions, references)
     metrics.update(_kb_group_variance(evidence))
 
@@ -222,7 +287,7 @@ def run_eval_suite(
         {"id": row.id, "query": row.query, "error": row.error}
         for row in evidence.itertuples(index=False) if row.error is not None
     ]
-    return EvalResult(metrics=metrics, items=evidence, failed_calls=failed_calls)
+    return EvalResult(metrics=metrics, items=evidence, failed_calls=failed_calls, evidence=uncertainty)
 
 
 def _baseline_deltas(baseline: Sequence[Completion], candidate: Sequence[Completion],

@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from llm_release.suites.facts import contains_fact, unsupported_quantities
+from llm_release.suites.judgement import Judgement
 from llm_release.suites.metrics.textscores import rouge_l_f
 from llm_release.suites.policy_checker import is_escalation
 
@@ -46,23 +46,6 @@ HALLUCINATION_CAP = 0.3
 DEFAULT_MIN_RETRIEVAL_SCORE = 0.25
 QUERY_CANDIDATES = 3
 """How many of the query's nearest entries may ground an answer that points to one of them."""
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """The verdict on one response, with the evidence behind it."""
-
-    score: float
-    correct: bool
-    hallucinated: bool
-    escalated: bool
-    reasons: tuple[str, ...] = ()
-    fact_coverage: float | None = None
-    similarity: float | None = None
-    missing_facts: tuple[str, ...] = ()
-    unsupported: tuple[str, ...] = ()
-    grounding_kb_id: str | None = None
-    expected_escalation: bool | None = None
 
 
 # Unlabelled queries that attack the assistant rather than ask for support. Deliberately narrow:

@@ -28,6 +28,11 @@ Metrics (NaN = not measured, which fails any gate):
   latency ranks as the slowest, so a percentile that depends on it is NaN
   (``evaluation.worst_case_latency_percentiles``); ``shadow_latency_unknown``: such requests
 
+Evidence (``ShadowResult.evidence``, given ``confidence``): the rates above with their counts and Wilson
+intervals, ``shadow_scs`` with its bootstrap interval; given ``categories`` too, the same per knowledge-base
+category (``shadow_kb_<category>_*``) and per high-stakes category (``shadow_hs_<name>_*``), an answer
+belonging to the categories of the entry the judge grounded it in (ungrounded answers: none).
+
 ``ShadowResult.flagged`` is what the quality lead reviews: every sample with a policy finding or a
 hallucination (failed requests with a gateway finding included), then the lowest-scoring others, up
 to ``flag_limit`` rows.
@@ -37,15 +42,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from llm_release.decisions.evidence import Evidence
 from llm_release.suites._common import NAN, mean, rate
 from llm_release.suites.evaluation import worst_case_latency_percentiles
 from llm_release.suites.judge import ReferenceJudge
-from llm_release.suites.policy_checker import check_response
+from llm_release.suites.policy_checker import check_responses
+from llm_release.suites.uncertainty import CategoryMap, category_evidence, overall_evidence
 
 REQUIRED_SAMPLE_KEYS = ("query", "response", "latency_ms", "error", "status", "policy_violations")
 EVIDENCE_COLUMNS = ["seq", "query", "response", "score", "correct", "hallucinated", "escalated",
@@ -63,6 +70,8 @@ class ShadowResult:
     metrics: dict[str, float]
     items: pd.DataFrame
     flagged: pd.DataFrame
+    evidence: dict[str, Evidence] = field(default_factory=dict)
+    """Per metric: n and the interval (see the module docstring); empty without a confidence."""
 
 
 def _validate(index: int, sample: Any) -> None:
@@ -92,12 +101,28 @@ def _latency_known(value: Any) -> bool:
     return value is not None and math.isfinite(float(value)) and float(value) >= 0
 
 
+def judge_all(judge: Any, pairs: Sequence[tuple[str, str]]) -> list[Any]:
+    """Judge (query, response) pairs, in one batch when the judge can (``judge_many``)."""
+    if hasattr(judge, "judge_many"):
+        return list(judge.judge_many([{"query": q, "response": r} for q, r in pairs]))
+    return [judge.judge(q, r) for q, r in pairs]
+
+
 def evaluate_shadow_samples(samples: Sequence[Mapping[str, Any]], judge: ReferenceJudge,
-                            flag_limit: int = 50) -> ShadowResult:
-    """Judge gateway shadow samples (``GET /admin/samples`` rows); see the module docstring."""
-    rows: list[dict[str, Any]] = []
+                            flag_limit: int = 50, *, confidence: float | None = None,
+                            categories: CategoryMap | None = None, compliance: Any = None) -> ShadowResult:
+    """Judge gateway shadow samples (``GET /admin/samples`` rows); see the module docstring.
+
+    ``confidence`` (the policy's ``offline_metrics.confidence``) turns on the evidence, ``categories`` the
+    per-category metrics; without them the gates that weigh intervals fail closed."""
     for index, sample in enumerate(samples):
         _validate(index, sample)
+    answered_samples = [s for s in samples if not _failed(s)]
+    # one embedding batch for the judge and one checker pass for every answered sample
+    verdicts = iter(judge_all(judge, [(s["query"], s["response"]) for s in answered_samples]))
+    findings = iter(check_responses([(s["query"], s["response"]) for s in answered_samples], compliance))
+    rows: list[dict[str, Any]] = []
+    for index, sample in enumerate(samples):
         base = {"seq": sample.get("seq", index), "query": sample["query"], "response": sample["response"],
                 "latency_ms": sample["latency_ms"], "error": sample["error"], "status": sample.get("status")}
         if _failed(sample):
@@ -106,8 +131,8 @@ def evaluate_shadow_samples(samples: Sequence[Mapping[str, Any]], judge: Referen
                          "grounding_kb_id": None, "reasons": [f"call failed: {why}"], "answered": False,
                          "policy_violations": sorted(set(sample["policy_violations"]))})
             continue
-        verdict = judge.judge(sample["query"], sample["response"])
-        rechecked = {f.rule_id for f in check_response(sample["query"], sample["response"])}
+        verdict = next(verdicts)
+        rechecked = {f.rule_id for f in next(findings)}
         rows.append({**base, "score": verdict.score, "correct": verdict.correct,
                      "hallucinated": verdict.hallucinated, "escalated": verdict.escalated,
                      "grounding_kb_id": verdict.grounding_kb_id,
@@ -140,8 +165,21 @@ def evaluate_shadow_samples(samples: Sequence[Mapping[str, Any]], judge: Referen
         "shadow_latency_unknown": float(unknown_latency),
     }
     metrics.update(worst_case_latency_percentiles(frame["latency_ms"].tolist(), prefix="shadow_latency"))
+    uncertainty = overall_evidence(
+        confidence,
+        rates={"shadow_error_rate": (requests - n_answered, requests),
+               "shadow_hallucination_rate": (int(answered["hallucinated"].sum()), n_answered),
+               "shadow_policy_violation_rate": (with_findings, n_checked),
+               "shadow_escalation_rate": (int(answered["escalated"].sum()), n_answered)},
+        means={"shadow_scs": answered["score"].astype(float).tolist()},
+    )
+    if confidence is not None and categories is not None:
+        rows = answered.assign(kb_id=answered["grounding_kb_id"], violated=answered["policy_violations"].map(len) > 0)
+        per_category, category_found = category_evidence(rows, categories, confidence, prefix="shadow_")
+        metrics.update(per_category)
+        uncertainty.update(category_found)
     items = frame.drop(columns=["answered"])
-    return ShadowResult(metrics=metrics, items=items, flagged=_flag(frame, flag_limit))
+    return ShadowResult(metrics=metrics, items=items, flagged=_flag(frame, flag_limit), evidence=uncertainty)
 
 
 def _flag(frame: pd.DataFrame, limit: int) -> pd.DataFrame:

@@ -222,10 +222,9 @@ class RolloutDwellTrigger(BaseTrigger):
         if not any(s.get("response") is not None for s in samples):
             return []
         if self._judge is None:
-            from llm_release.suites.judge import ReferenceJudge
-            from llm_release.suites.knowledge_base import KnowledgeBase
+            from llm_release.suites.judges import offline_judge
 
-            self._judge = ReferenceJudge(KnowledgeBase.load())
+            self._judge = offline_judge()
         return judged_answers(self._judge, samples)
 
     # --- persisting: the event the sensor reads ---------------------------------------------------
@@ -301,11 +300,13 @@ def judged_answers(judge: Any, samples: Sequence[dict[str, Any]]) -> list[Any]:
 
     from llm_release.decisions.dwell import JudgedAnswer
 
+    answered = [s for s in samples if s.get("response") is not None]
+    if hasattr(judge, "judge_many"):  # one embedding batch for the whole window
+        verdicts = judge.judge_many([{"query": s["query"], "response": s["response"]} for s in answered])
+    else:
+        verdicts = [judge.judge(s["query"], s["response"]) for s in answered]
     out = []
-    for sample in samples:
-        if sample.get("response") is None:
-            continue
-        verdict = judge.judge(sample["query"], sample["response"])
+    for sample, verdict in zip(answered, verdicts, strict=True):
         score = float(verdict.score)
         if not (math.isfinite(score) and 0.0 <= score <= 1.0):
             raise ValueError(f"the judge scored sample {sample.get('seq')!r} {score!r}, outside 0..1")
