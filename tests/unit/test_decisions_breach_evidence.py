@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llm_release.decisions.breaches import MetricSample, classify_breaches
-from llm_release.policy import Trigger
+from llm_release.policy import LiveEvidencePolicy, Trigger
 
 M = 60.0  # one minute = 60 s (unscaled)
 
@@ -72,3 +72,55 @@ def test_windows_without_requests_are_fresh_counts_not_a_stale_rate() -> None:
     verdict = classify_breaches([ERROR_WINDOW], history, M, now=history[-1].ts)
     assert "error_rate_10min_window" not in verdict.unmeasured
     assert verdict.action == "ok"
+
+
+# --- hourly quality samples: a straddling latest sample may be cleared by the last few, never condemned
+HALLUCINATION_HOURLY = Trigger(
+    name="hallucination_over_5pct_hourly", metric="hallucination_rate", op=">", threshold=0.05,
+    evaluation="sample", ratio_of={"numerator": "hallucinated", "denominator": "judged"}, action="rollback",
+)
+
+
+def hourly(counts: list[tuple[int, int]]) -> list[MetricSample]:
+    """Closed hourly samples of (judged, hallucinated)."""
+    return [
+        MetricSample(ts=(i + 1) * 60 * M, metrics={"judged": j, "hallucinated": h, "hallucination_rate": h / j})
+        for i, (j, h) in enumerate(counts)
+    ]
+
+
+def _evidence(pool: int) -> LiveEvidencePolicy:
+    return LiveEvidencePolicy(confidence=0.8, clear_with_last_samples=pool)
+
+
+def test_a_straddling_hourly_sample_is_cleared_by_the_last_samples_pooled() -> None:
+    # 3/80 alone straddles 5 % at 80 %; with the three hours before (2/80 each) 9/320 lies below it
+    samples = hourly([(80, 2), (80, 2), (80, 2), (80, 3)])
+    alone = classify_breaches([HALLUCINATION_HOURLY], samples, M, evidence=_evidence(1), now=samples[-1].ts)
+    assert [h.trigger_name for h in alone.inconclusive] == ["hallucination_over_5pct_hourly"]
+    pooled = classify_breaches([HALLUCINATION_HOURLY], samples, M, evidence=_evidence(4), now=samples[-1].ts)
+    assert pooled.clean == ["hallucination_over_5pct_hourly"] and not pooled.inconclusive
+
+
+def test_pooled_history_never_condemns_and_never_hides_a_breaching_latest_sample() -> None:
+    # clean history does not excuse a latest hour at 12/80
+    samples = hourly([(80, 0), (80, 0), (80, 0), (80, 12)])
+    verdict = classify_breaches([HALLUCINATION_HOURLY], samples, M, evidence=_evidence(4), now=samples[-1].ts)
+    assert verdict.action == "rollback"
+    # bad history does not turn a straddling latest hour into a breach: it stays inconclusive
+    samples = hourly([(80, 12), (80, 12), (80, 12), (80, 3)])
+    verdict = classify_breaches([HALLUCINATION_HOURLY], samples, M, evidence=_evidence(4), now=samples[-1].ts)
+    assert verdict.action == "ok" and [h.trigger_name for h in verdict.inconclusive] == [
+        "hallucination_over_5pct_hourly"
+    ]
+    assert "do not clear it either" in verdict.inconclusive[0].detail
+
+
+@given(st.lists(st.tuples(st.integers(20, 200), st.integers(0, 40)), min_size=1, max_size=6), st.integers(1, 6))
+def test_pooling_only_ever_clears(pairs: list[tuple[int, int]], pool: int) -> None:
+    samples = hourly([(j, min(h, j)) for j, h in pairs])
+    alone = classify_breaches([HALLUCINATION_HOURLY], samples, M, evidence=_evidence(1), now=samples[-1].ts)
+    pooled = classify_breaches([HALLUCINATION_HOURLY], samples, M, evidence=_evidence(pool), now=samples[-1].ts)
+    assert pooled.action == alone.action  # a breach is the latest sample's alone
+    if not alone.inconclusive:
+        assert pooled.clean == alone.clean

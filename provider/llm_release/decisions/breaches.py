@@ -10,7 +10,8 @@ Evaluation modes (see ``llm_release.policy.triggers``):
 - ``instant``: the latest sample breaches. If the latest sample lacks the metric it is unmeasured.
 - ``sample``: the latest sample that has the metric (hourly live-quality samples). A sample older than
   the trigger's ``minutes`` or than ``evidence.max_sample_age_minutes`` (counted from ``now``) is stale
-  and unmeasured, never reused.
+  and unmeasured, never reused. A rate whose latest sample straddles its line may be cleared (never
+  condemned) by the last ``evidence.clear_with_last_samples`` samples pooled.
 - ``sustained``: the breach runs without interruption back from the latest sample over at least
   ``minutes``. Coverage starts at the earliest sample's ``start_ts`` (window samples) or ``ts`` (point
   samples), so three point samples one minute apart cover two minutes, not three. A non-breaching
@@ -215,10 +216,22 @@ def _instant(trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: 
 
 
 def _sample(
-    trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: float, confidence: float
+    trigger: Trigger,
+    samples: Sequence[MetricSample],
+    line: _Line,
+    m: float,
+    confidence: float,
+    pool_samples: int = 1,
 ) -> _Outcome:
     """The latest sample carrying the metric; a rate with its counts (``ratio_of``) is weighed by its
-    Wilson interval like any rate (one hallucination among a dozen judged answers is not "8 %")."""
+    Wilson interval like any rate (one hallucination among a dozen judged answers is not "8 %").
+
+    A latest sample whose interval straddles the line may be cleared, never condemned, by the last
+    ``pool_samples`` samples pooled (``evidence.clear_with_last_samples``; the same rule as the window
+    rates): a judge that flags a few per cent of good answers puts a healthy candidate's single sample
+    near a 5 % line often, and holding every phase on it would page a person for noise. A breach is only
+    ever read from the latest sample, which must still be fresh.
+    """
     sample = _latest_with(samples, trigger.metric)
     if sample is None:
         return _Outcome("unmeasured", detail="no sample has a value")
@@ -233,6 +246,9 @@ def _sample(
             f"{num:g}/{den:g} in the sample at ts={sample.ts:g}, "
             f"{confidence:.0%} interval {interval[0]:.4g}..{interval[1]:.4g}"
         )
+        if status == "inconclusive" and pool_samples > 1:
+            status, note = _cleared_by_recent_samples(trigger, samples, line, confidence, pool_samples)
+            detail += note
         return _Outcome(status, num / den, detail, interval, den)  # type: ignore[arg-type]
     if compare(value, trigger.op, line.point):
         return _Outcome("breach", value, f"sample at ts={sample.ts:g}")
@@ -244,6 +260,31 @@ def _counts(trigger: Trigger, sample: MetricSample) -> tuple[float, float] | Non
     n = _value(sample, trigger.ratio_of.numerator)
     d = _value(sample, trigger.ratio_of.denominator)
     return None if n is None or d is None else (n, d)
+
+
+def _cleared_by_recent_samples(
+    trigger: Trigger, samples: Sequence[MetricSample], line: _Line, confidence: float, pool: int
+) -> tuple[str, str]:
+    """("clean", note) when the last ``pool`` counted samples, pooled, lie below the line;
+    ("inconclusive", note) otherwise. Only ever clears: pooling never turns into a breach."""
+    num = den = 0.0
+    used = 0
+    for sample in reversed(samples):
+        if used >= pool:
+            break
+        counts = _counts(trigger, sample)
+        if counts is None:
+            continue
+        num, den, used = num + counts[0], den + counts[1], used + 1
+    if used < 2 or den <= 0:
+        return "inconclusive", ""
+    interval = wilson_interval(min(num, den), den, confidence)
+    if _decide(*interval, trigger.op, line) != "clean":
+        return "inconclusive", f"; the last {used} samples pooled ({num:g}/{den:g}) do not clear it either"
+    return "clean", (
+        f"; cleared by the last {used} samples pooled: {num:g}/{den:g}, "
+        f"interval {interval[0]:.4g}..{interval[1]:.4g}"
+    )
 
 
 def _rates_without_counts(trigger: Trigger, samples: Sequence[MetricSample]) -> bool:
@@ -456,13 +497,18 @@ def _window(trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: f
 
 
 def _evaluate(
-    trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: float, confidence: float
+    trigger: Trigger,
+    samples: Sequence[MetricSample],
+    line: _Line,
+    m: float,
+    confidence: float,
+    pool_samples: int = 1,
 ) -> _Outcome:
     rate = trigger.ratio_of is not None and not _rates_without_counts(trigger, samples)
     if trigger.evaluation == "instant":
         return _instant(trigger, samples, line, m)
     if trigger.evaluation == "sample":
-        return _sample(trigger, samples, line, m, confidence)
+        return _sample(trigger, samples, line, m, confidence, pool_samples)
     if trigger.evaluation == "sustained":
         if rate:
             return _rate_sustained(trigger, samples, line, m, confidence)
@@ -547,7 +593,9 @@ def classify_breaches(
         if stale:
             not_measured(trigger.name, stale)
             continue
-        outcome = _evaluate(trigger, ordered, line, minute_seconds, rules.confidence)
+        outcome = _evaluate(
+            trigger, ordered, line, minute_seconds, rules.confidence, rules.clear_with_last_samples
+        )
         if outcome.status == "unmeasured":
             not_measured(trigger.name, outcome.detail)
             continue

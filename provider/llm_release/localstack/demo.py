@@ -102,10 +102,12 @@ def run_demo(
                 "LLM_RELEASE_HOME": str(home),
                 "LLM_RELEASE_TIME_SCALE": str(time_scale),
                 # Compressed time: a canary phase sees a tiny share of a real phase's requests, so the
-                # demo decides rates at 80 % confidence on 40 judged answers per (scaled) hour; the
-                # shipped policy's 95 % / 80 stay the default everywhere else.
+                # demo decides rates at 80 % confidence (the shipped policy's 95 % stays the default
+                # everywhere else). An hourly quality sample keeps the policy's 80 judged answers: the
+                # judge flags about 2 % of a good candidate's live answers, and at 80 % confidence a
+                # 40-answer sample would condemn a good release on 4 of them about once in a hundred.
                 "LLM_RELEASE_EVIDENCE_CONFIDENCE": "0.8",
-                "LLM_RELEASE_LIVE_SAMPLE_MIN": "40",
+                "LLM_RELEASE_LIVE_SAMPLE_MIN": "80",
                 "LLM_RELEASE_LOAD_TEST_SECONDS": "20",
                 "MLFLOW_TRACKING_URI": tracking_uri,
                 "LLM_RELEASE_MLFLOW_UI": f"http://127.0.0.1:{mlflow_port}",

@@ -66,6 +66,11 @@ class LiveEvidencePolicy(StrictModel):
     """Fewest judged live answers an hourly quality sample (SCS, hallucination) needs to count."""
     max_sample_age_minutes: Positive = 90.0
     """A quality sample older than this is unmeasured (the hourly cadence plus slack), never reused."""
+    clear_with_last_samples: int = Field(default=4, ge=1)
+    """A latest quality sample whose rate straddles its line is cleared (never condemned) when this many
+    latest samples pooled lie below it; 1 turns pooling off. A judge that flags a few per cent of good
+    answers puts one hourly sample of a healthy candidate near a 5 % line; the pool keeps that noise from
+    holding every phase while a breach still needs the latest sample alone."""
 
 
 class RolloutPolicy(StrictModel):
