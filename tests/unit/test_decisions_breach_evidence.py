@@ -124,3 +124,49 @@ def test_pooling_only_ever_clears(pairs: list[tuple[int, int]], pool: int) -> No
     assert pooled.action == alone.action  # a breach is the latest sample's alone
     if not alone.inconclusive:
         assert pooled.clean == alone.clean
+
+
+# --- window rates: a breach must show in the latest tumbling block (each request tested once) -------
+ESCALATION_WINDOW = Trigger(
+    name="escalation_window", metric="escalation_rate", op=">", threshold=0.32, evaluation="window",
+    minutes=2, ratio_of={"numerator": "escalations", "denominator": "requests"}, min_count=20, action="pause",
+)
+
+
+def handoffs(counts: list[tuple[int, int]]) -> list[MetricSample]:
+    """One-minute windows of (requests, escalations)."""
+    return [
+        MetricSample(ts=(i + 1) * M, start_ts=i * M,
+                     metrics={"requests": r, "escalations": e, "escalation_rate": e / r if r else None})
+        for i, (r, e) in enumerate(counts)
+    ]
+
+
+def test_a_streak_split_across_blocks_is_not_re_tested_in_new_company() -> None:
+    # the sliding span at minute 3 holds 11/20 (80 % interval above 0.32), but the blocks are minutes
+    # 1-2 (7/20) and 3-4 (7/20): neither breaches, so the streak holds the phase instead of pausing it
+    evidence = LiveEvidencePolicy(confidence=0.8)
+    history = [(10, 2), (10, 5), (10, 6), (10, 1)]
+    for end in range(1, len(history) + 1):
+        verdict = classify_breaches([ESCALATION_WINDOW], handoffs(history[:end]), M, evidence=evidence)
+        assert verdict.action == "ok", (end, verdict)
+    at_three = classify_breaches([ESCALATION_WINDOW], handoffs(history[:3]), M, evidence=evidence)
+    assert "not confirmed by its latest block: 7/20" in at_three.inconclusive[0].detail
+
+
+def test_a_persistent_breach_still_pauses_on_its_block() -> None:
+    evidence = LiveEvidencePolicy(confidence=0.8)
+    verdict = classify_breaches([ESCALATION_WINDOW], handoffs([(10, 6)] * 4), M, evidence=evidence)
+    assert verdict.action == "pause"
+    assert "12/20 in the block of 2 min" in verdict.hits[0].detail
+
+
+@given(st.lists(st.tuples(st.integers(0, 15), st.integers(0, 15)), min_size=1, max_size=10))
+def test_a_window_breach_is_always_a_block_above_the_line(pairs: list[tuple[int, int]]) -> None:
+    evidence = LiveEvidencePolicy(confidence=0.8)
+    verdict = classify_breaches(
+        [ESCALATION_WINDOW], handoffs([(r, min(e, r)) for r, e in pairs]), M, evidence=evidence
+    )
+    for hit in verdict.hits:
+        assert hit.interval is not None and hit.interval[0] > 0.32
+        assert hit.sample_size is not None and hit.sample_size >= 20

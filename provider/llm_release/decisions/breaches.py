@@ -18,7 +18,9 @@ Evaluation modes (see ``llm_release.policy.triggers``):
   sample, a missing value, or a gap (point samples: spacing above ``max_gap_minutes``; window samples:
   a window not starting where the previous ended) ends the run. A short history is never sustained.
 - ``window``: aggregate over samples ending in the trailing ``minutes``: a rate of summed counts when
-  ``ratio_of`` is set; otherwise the worst sample value (conservative).
+  ``ratio_of`` is set; otherwise the worst sample value (conservative). A rate's breach must also show in
+  the latest tumbling block (non-overlapping spans of ``minutes`` and ``min_count`` events), so that each
+  request is tested once for a breach instead of at every poll.
 
 Rate triggers (``ratio_of``) weigh evidence (DESIGN: measurement honesty). The summed counts over the
 trailing ``minutes`` give a rate and its Wilson interval at ``evidence.confidence``:
@@ -341,6 +343,75 @@ def _rate(
     return _Outcome(status, num / den, detail, interval, den, covered)  # type: ignore[arg-type]
 
 
+def _rate_window(
+    trigger: Trigger, samples: Sequence[MetricSample], line: _Line, m: float, confidence: float
+) -> _Outcome:
+    """A ``window`` rate: the trailing span says clean / inconclusive, but a breach must be confirmed by
+    the latest *tumbling* block (see :func:`_tumbling_blocks`), where each request is tested once.
+
+    Re-testing a sliding span at every poll looks at nearly the same requests again and again: one
+    unlucky streak of hand-offs (10 of 20 where a quarter is normal) then breaches at poll after poll,
+    and over a phase some streak almost surely does. A simulated healthy 2 % canary (26 % hand-offs,
+    line at 32 %, 80 % intervals, 60 s of polls) was paused in 22 % of phases by the sliding test and
+    in 7 % by tumbling blocks. A breaching span that its block does not confirm holds (inconclusive).
+    """
+    outcome = _rate(trigger, samples, line, m, confidence)
+    if outcome.status != "breach":
+        return outcome
+    closed, growing = _tumbling_blocks(trigger, samples, m)
+    # before the first block closes (a history shorter than ``minutes``), the one growing block is the
+    # evidence: it grows, it never slides, so it cannot re-test an old streak in new company
+    block = closed[-1] if closed else growing
+    if block is None or block[1] < (trigger.min_count or 1):
+        return _Outcome("inconclusive", outcome.observed, outcome.detail + "; no complete block yet",
+                        outcome.interval, outcome.sample_size, outcome.window_minutes)
+    num, den, start, end = block
+    interval = wilson_interval(min(num, den), den, confidence)
+    covered = (end - start) / m
+    detail = (
+        f"{num:g}/{den:g} in the block of {covered:g} min ending at ts={end:g} (each request tested once), "
+        f"{confidence:.0%} interval {interval[0]:.4g}..{interval[1]:.4g}"
+    )
+    if _decide(*interval, trigger.op, line) == "breach":
+        return _Outcome("breach", num / den, detail, interval, den, covered)
+    return _Outcome("inconclusive", outcome.observed,
+                    outcome.detail + f"; not confirmed by its latest block: {detail}",
+                    outcome.interval, outcome.sample_size, outcome.window_minutes)
+
+
+_Block = tuple[float, float, float, float]
+
+
+def _tumbling_blocks(
+    trigger: Trigger, samples: Sequence[MetricSample], m: float
+) -> tuple[list[_Block], _Block | None]:
+    """Consecutive, non-overlapping blocks of samples, oldest first: a block closes once it spans the
+    trigger's ``minutes`` and holds ``min_count`` events. Returns the closed blocks and the open one, each
+    as (numerator, denominator, start, end); a sample without counts starts over. The partition depends
+    only on the samples, so re-evaluating between two closings tests the same block again, not new
+    evidence."""
+    span = (trigger.minutes or 0) * m
+    needed = trigger.min_count or 1
+    blocks: list[_Block] = []
+    num = den = 0.0
+    start: float | None = None
+    end = 0.0
+    for sample in samples:
+        counts = _counts(trigger, sample)
+        if counts is None:
+            num = den = 0.0
+            start = None
+            continue
+        if start is None:
+            start = sample.start
+        num, den, end = num + counts[0], den + counts[1], sample.ts
+        if den >= needed and sample.ts - start >= span - _EPS:
+            blocks.append((num, den, start, sample.ts))
+            num = den = 0.0
+            start = None
+    return blocks, (num, den, start, end) if start is not None else None
+
+
 def _latest_is_clean(
     trigger: Trigger, samples: Sequence[MetricSample], line: _Line, confidence: float
 ) -> bool:
@@ -514,7 +585,7 @@ def _evaluate(
             return _rate_sustained(trigger, samples, line, m, confidence)
         return _sustained(trigger, samples, line, m)
     if rate:
-        return _rate(trigger, samples, line, m, confidence)
+        return _rate_window(trigger, samples, line, m, confidence)
     return _window(trigger, samples, line, m)
 
 
