@@ -66,6 +66,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 # answers: the judge flags ~2 % of a good candidate's live answers, and a 40-answer
                 # sample at 80 % condemned a good release on 4-5 of them (seen: 5/57 at progressive_50).
                 "LLM_RELEASE_LIVE_SAMPLE_MIN": "80",
+                # At 2 % of the replay an 80-answer sample takes ~44 s, i.e. ~40 scaled hours, so the
+                # policy's 90-minute age limit made every tier-1 sample stale before the next one closed
+                # and the quality triggers read "unmeasured" (pages, ~3 min per release). A sample stays
+                # usable for 3,000 scaled minutes (~54 s) here.
+                "LLM_RELEASE_SAMPLE_MAX_AGE_MINUTES": "3000",
                 "LLM_RELEASE_EVIDENCE_CONFIDENCE": "0.8",
                 "LLM_RELEASE_LOAD_TEST_SECONDS": "10",
                 "MLFLOW_TRACKING_URI": tracking_uri,

@@ -108,6 +108,9 @@ def run_demo(
                 # 40-answer sample would condemn a good release on 4 of them about once in a hundred.
                 "LLM_RELEASE_EVIDENCE_CONFIDENCE": "0.8",
                 "LLM_RELEASE_LIVE_SAMPLE_MIN": "80",
+                # ...and a sample that took tens of scaled hours to fill at 2 % stays usable for 3,000
+                # scaled minutes instead of going stale before the next one closes
+                "LLM_RELEASE_SAMPLE_MAX_AGE_MINUTES": "3000",
                 "LLM_RELEASE_LOAD_TEST_SECONDS": "20",
                 "MLFLOW_TRACKING_URI": tracking_uri,
                 "LLM_RELEASE_MLFLOW_UI": f"http://127.0.0.1:{mlflow_port}",
