@@ -73,6 +73,7 @@ from llm_release.decisions.evidence import Evidence
 from llm_release.suites._common import NAN, attempt_counts, call_client, mean, rate
 from llm_release.suites.datasets import EVAL_SCHEMA, is_missing, require_columns
 from llm_release.suites.judge import ReferenceJudge
+from llm_release.suites.judging import judge_batch
 from llm_release.suites.metrics.textscores import corpus_bleu4, corpus_rouge_l
 from llm_release.suites.policy_checker import check_responses
 from llm_release.suites.types import ChatClient, Completion
@@ -156,7 +157,7 @@ def _overlap(completions: Sequence[Completion], references: Sequence[str]) -> tu
 def _judge_answers(items: pd.DataFrame, completions: Sequence[Completion], judge: Any, compliance: Any
                    ) -> tuple[dict[int, Any], dict[int, list[str]]]:
     """Verdicts and policy findings for the answered items, by row position: labelled items in one judge
-    batch (``judge_many`` when the judge has it), out-of-scope ones (no ``kb_id``) on their hand-off
+    batch (``judge_batch``), out-of-scope ones (no ``kb_id``) on their hand-off
     behaviour, and every answer through the policy checker in one pass."""
     answered = [i for i, c in enumerate(completions) if c.ok]
     rows = {i: items.iloc[i] for i in answered}
@@ -165,11 +166,7 @@ def _judge_answers(items: pd.DataFrame, completions: Sequence[Completion], judge
                  "reference": str(rows[i]["reference"]), "required_facts": tuple(rows[i]["required_facts"]),
                  "expects_escalation": bool(rows[i]["expects_escalation"]), "kb_id": rows[i]["kb_id"]}
                 for i in labelled]
-    if hasattr(judge, "judge_many"):
-        judged = list(judge.judge_many(requests))
-    else:
-        judged = [judge.judge(r.pop("query"), r.pop("response"), **r) for r in (dict(q) for q in requests)]
-    verdicts: dict[int, Any] = dict(zip(labelled, judged, strict=True))
+    verdicts: dict[int, Any] = dict(zip(labelled, judge_batch(judge, requests), strict=True))
     for i in answered:
         if i not in verdicts:  # out-of-scope item: nothing in the KB grounds it, judge the hand-off
             verdicts[i] = judge.judge_behaviour(str(rows[i]["query"]), completions[i].text,

@@ -19,13 +19,28 @@ through the checker, whatever the judge mode).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import median
-from typing import Literal
+from typing import Any, Literal
 
 from llm_release.policy.judging import JudgeMode
 from llm_release.suites.judge import Judgement
+
+
+def judge_batch(judge: Any, requests: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Judge many answers, in one embedding batch when the judge can (``judge_many``), else one by one.
+
+    Each request holds ``judge``'s keyword arguments; ``query`` and ``response`` are required. The eval
+    suite, the shadow evaluation and the live dwell all judge this way, so none pays per-answer overhead.
+    """
+    if hasattr(judge, "judge_many"):
+        return list(judge.judge_many(list(requests)))
+    out = []
+    for request in requests:
+        rest = {k: v for k, v in request.items() if k not in ("query", "response")}
+        out.append(judge.judge(request["query"], request["response"], **rest))
+    return out
 
 Verdict = Literal["correct", "incorrect", "inconclusive"]
 JUDGE_MODES: tuple[str, ...] = ("offline", "llm", "both")

@@ -51,6 +51,7 @@ from llm_release.decisions.evidence import Evidence
 from llm_release.suites._common import NAN, mean, rate
 from llm_release.suites.evaluation import worst_case_latency_percentiles
 from llm_release.suites.judge import ReferenceJudge
+from llm_release.suites.judging import judge_batch
 from llm_release.suites.policy_checker import check_responses
 from llm_release.suites.uncertainty import CategoryMap, category_evidence, overall_evidence
 
@@ -101,13 +102,6 @@ def _latency_known(value: Any) -> bool:
     return value is not None and math.isfinite(float(value)) and float(value) >= 0
 
 
-def judge_all(judge: Any, pairs: Sequence[tuple[str, str]]) -> list[Any]:
-    """Judge (query, response) pairs, in one batch when the judge can (``judge_many``)."""
-    if hasattr(judge, "judge_many"):
-        return list(judge.judge_many([{"query": q, "response": r} for q, r in pairs]))
-    return [judge.judge(q, r) for q, r in pairs]
-
-
 def evaluate_shadow_samples(samples: Sequence[Mapping[str, Any]], judge: ReferenceJudge,
                             flag_limit: int = 50, *, confidence: float | None = None,
                             categories: CategoryMap | None = None, compliance: Any = None) -> ShadowResult:
@@ -119,7 +113,7 @@ def evaluate_shadow_samples(samples: Sequence[Mapping[str, Any]], judge: Referen
         _validate(index, sample)
     answered_samples = [s for s in samples if not _failed(s)]
     # one embedding batch for the judge and one checker pass for every answered sample
-    verdicts = iter(judge_all(judge, [(s["query"], s["response"]) for s in answered_samples]))
+    verdicts = iter(judge_batch(judge, [{"query": s["query"], "response": s["response"]} for s in answered_samples]))
     findings = iter(check_responses([(s["query"], s["response"]) for s in answered_samples], compliance))
     rows: list[dict[str, Any]] = []
     for index, sample in enumerate(samples):

@@ -299,12 +299,11 @@ def judged_answers(judge: Any, samples: Sequence[dict[str, Any]]) -> list[Any]:
     import math
 
     from llm_release.decisions.dwell import JudgedAnswer
+    from llm_release.suites.judging import judge_batch
 
     answered = [s for s in samples if s.get("response") is not None]
-    if hasattr(judge, "judge_many"):  # one embedding batch for the whole window
-        verdicts = judge.judge_many([{"query": s["query"], "response": s["response"]} for s in answered])
-    else:
-        verdicts = [judge.judge(s["query"], s["response"]) for s in answered]
+    # one embedding batch for the whole window
+    verdicts = judge_batch(judge, [{"query": s["query"], "response": s["response"]} for s in answered])
     out = []
     for sample, verdict in zip(answered, verdicts, strict=True):
         score = float(verdict.score)
